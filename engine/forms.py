@@ -1,0 +1,42 @@
+"""Task forms: what a user may write into a workflow when completing a task.
+
+Only declared fields reach the workflow, so an approver cannot overwrite process variables such as
+`discount`. Unknown fields are ignored; declared ones are validated (422 names the field).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from engine.errors import InvalidData
+
+DECISIONS = ("approve", "reject")
+
+
+class ApprovalForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class AcknowledgeForm(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+FORMS: dict[str, type[Schema]] = {"approval": ApprovalForm, "acknowledge": AcknowledgeForm}
+
+
+def load_form(form: str, data: Any) -> dict[str, Any]:
+    schema_cls = FORMS.get(form, AcknowledgeForm)
+    if not isinstance(data, dict):
+        raise InvalidData({"data": ["must be an object"]})
+    try:
+        return schema_cls().load(data)
+    except ValidationError as exc:
+        raise InvalidData({k: v if isinstance(v, list) else [str(v)] for k, v in exc.messages.items()}) from exc

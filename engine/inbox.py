@@ -1,0 +1,103 @@
+"""Inbox queries: indexed SQL over human-task rows; nothing here deserializes a workflow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.assignment import candidate_filter, may_see
+from models import access
+from models.crm import Quote
+from models.org import User
+from models.process import HumanTask, InstanceEvent, ProcessInstance
+
+Starter = aliased(User)
+Assignee = aliased(User)
+
+
+@dataclass
+class TaskRow:
+    task: HumanTask
+    instance: ProcessInstance
+    requester: str | None
+    assignee: str | None
+
+
+def _task_rows(stmt: Select, session: Session) -> list[TaskRow]:
+    stmt = (stmt.add_columns(ProcessInstance, Starter.display_name, Assignee.display_name)
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .outerjoin(Starter, Starter.id == ProcessInstance.started_by)
+            .outerjoin(Assignee, Assignee.id == HumanTask.assignee_id))
+    return [TaskRow(t, i, r, a) for t, i, r, a in session.execute(stmt)]
+
+
+def open_for_user(user: User):
+    """Tasks `user` can act on now: assigned to him, or unclaimed in one of his role scopes."""
+    return or_(and_(HumanTask.status == "open", HumanTask.assignee_id == user.id), candidate_filter(user))
+
+
+def tasks(session: Session, user: User, scope: str, *, limit: int = 50, offset: int = 0) -> list[TaskRow]:
+    if scope == "claimable":
+        cond = candidate_filter(user)
+    elif scope == "done":
+        cond = HumanTask.completed_by == user.id
+    else:
+        cond = open_for_user(user)
+    order = (HumanTask.completed_at.desc(),) if scope == "done" else (
+        HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    stmt = select(HumanTask).where(cond).order_by(*order, HumanTask.id).limit(limit).offset(offset)
+    return _task_rows(stmt, session)
+
+
+def started_by(session: Session, user: User, *, limit: int = 50, offset: int = 0) -> list[ProcessInstance]:
+    return list(session.scalars(
+        select(ProcessInstance).where(ProcessInstance.started_by == user.id)
+        .order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc()).limit(limit).offset(offset)))
+
+
+def task_row(session: Session, task_id: int) -> TaskRow | None:
+    rows = _task_rows(select(HumanTask).where(HumanTask.id == task_id), session)
+    return rows[0] if rows else None
+
+
+def open_tasks_of(session: Session, instance_id: int) -> list[TaskRow]:
+    return _task_rows(select(HumanTask).where(HumanTask.instance_id == instance_id, HumanTask.status == "open"),
+                      session)
+
+
+@dataclass
+class HistoryRow:
+    event: InstanceEvent
+    actor: str | None
+
+
+def history(session: Session, instance_id: int) -> list[HistoryRow]:
+    stmt = (select(InstanceEvent, User.display_name).outerjoin(User, User.id == InstanceEvent.actor_id)
+            .where(InstanceEvent.instance_id == instance_id).order_by(InstanceEvent.id))
+    return [HistoryRow(e, a) for e, a in session.execute(stmt)]
+
+
+def may_view_instance(session: Session, user: User, instance: ProcessInstance) -> bool:
+    """Starter, anyone who acted or may act on one of its tasks, or who may see its subject record."""
+    if not user.is_active:
+        return False
+    if instance.started_by == user.id:
+        return True
+    involved = session.scalar(select(exists().where(
+        HumanTask.instance_id == instance.id,
+        or_(HumanTask.completed_by == user.id, HumanTask.assignee_id == user.id, candidate_filter(user)))))
+    if involved:
+        return True
+    if instance.subject_type == "quote":
+        return bool(session.scalar(select(exists().where(Quote.id == instance.subject_id, access.quote_filter(user)))))
+    return False
+
+
+def visible_task(session: Session, user: User, task_id: int) -> HumanTask | None:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        return None
+    if may_see(user, task) or may_view_instance(session, user, task.instance):
+        return task
+    return None

@@ -1,0 +1,238 @@
+"""Running instances. One step = one transaction: lock, check, run, serialize, sync task rows, record.
+
+The caller owns the transaction (commit or rollback); these functions only flush. Every failure is
+an `EngineError` so the caller can roll back and answer with its status code.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import assignment, connectors, definitions, forms
+from engine.errors import Conflict, Forbidden, NotFound, ProcessError
+from engine.sandbox import SandboxScriptEngine
+from engine.state import dump_state, load_state
+from models import audit, clock
+from models.org import User
+from models.process import HumanTask, InstanceEvent, ProcessInstance
+
+MAX_ENGINE_STEPS = 500  # guard for trap 6: gateway loops stop silently past ~250 rounds
+
+
+def _script_engine(session: Session, instance: ProcessInstance, actor_id: int | None) -> SandboxScriptEngine:
+    ctx = connectors.ConnectorContext(session=session, instance=instance, actor_id=actor_id)
+    return SandboxScriptEngine(connector_caller=lambda _task, name, params: connectors.call(ctx, name, params))
+
+
+def start_instance(
+    session: Session, key: str, *, actor: User, data: dict[str, Any], title: str = "",
+    subject_type: str | None = None, subject_id: int | None = None,
+    sector_id: int | None = None, department_id: int | None = None, business_key: str | None = None,
+) -> ProcessInstance:
+    definition = definitions.latest_definition(session, key)
+    spec, subs = definitions.parsed_spec(definition)
+    instance = ProcessInstance(
+        definition_id=definition.id, process_key=key, status="running", state="", title=title[:300],
+        subject_type=subject_type, subject_id=subject_id, sector_id=sector_id, department_id=department_id,
+        business_key=business_key, started_by=actor.id, started_at=clock.now(),
+    )
+    session.add(instance)
+    session.flush()
+    workflow = BpmnWorkflow(spec, subs, script_engine=_script_engine(session, instance, actor.id))
+    workflow.get_tasks(state=TaskState.READY)[0].data.update(data)
+    _event(session, instance, actor.id, "started")
+    _advance(session, instance, workflow, actor.id)
+    audit.record(session, actor_id=actor.id, action="process.start", entity_type="process_instance",
+                 entity_id=instance.id, sector_id=sector_id,
+                 after={"key": key, "version": definition.version, "subject": f"{subject_type}:{subject_id}"})
+    return instance
+
+
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    """Row lock (PostgreSQL FOR UPDATE; SQLite's BEGIN IMMEDIATE already holds the write lock)."""
+    instance = session.scalar(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id)
+        .with_for_update(of=ProcessInstance).execution_options(populate_existing=True)
+    )
+    if instance is None:
+        raise NotFound(f"process instance {instance_id} not found")
+    return instance
+
+
+def load_task_for_update(session: Session, task_id: int) -> tuple[HumanTask, ProcessInstance]:
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    instance = lock_instance(session, task.instance_id)
+    session.refresh(task)  # re-read after the lock: another request may have completed it meanwhile
+    return task, instance
+
+
+def complete_task(session: Session, task_id: int, user: User, data: Any, comment: str | None = None) -> HumanTask:
+    task, instance = load_task_for_update(session, task_id)
+    if not assignment.may_see(user, task) and not assignment.is_candidate(user, task):
+        raise NotFound(f"task {task_id} not found")
+    if task.status != "open":
+        raise Conflict(f"task {task_id} is no longer open ({task.status})")
+    if not assignment.may_act(user, task):
+        raise Forbidden(f"you may not act on task {task_id}")
+    values = forms.load_form(task.form, data)
+    if comment is not None:
+        values["comment"] = comment
+    workflow = _load(session, instance, user.id)
+    spiff_task = workflow.get_task_from_id(UUID(task.spiff_task_id))
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise Conflict(f"task {task_id} is no longer ready in the process")
+    decision = values.get("decision")
+    spiff_task.set_data(**values, **{f"{task.bpmn_id}_decision": decision, f"{task.bpmn_id}_by": user.username})
+    _run(spiff_task.run, spiff_task.task_spec.bpmn_id)
+    if task.assignee_id is None:
+        task.assignee_id = user.id
+    task.status, task.completed_at, task.completed_by = "completed", clock.now(), user.id
+    task.decision, task.comment = decision, values.get("comment")
+    _event(session, instance, user.id, "task_completed", task, decision=decision, comment=task.comment)
+    audit.record(session, actor_id=user.id, action="task.complete", entity_type="human_task", entity_id=task.id,
+                 sector_id=task.sector_id, after={"decision": decision, "comment": task.comment})
+    _advance(session, instance, workflow, user.id)
+    return task
+
+
+def claim_task(session: Session, task_id: int, user: User) -> HumanTask:
+    task, instance = load_task_for_update(session, task_id)
+    if task.status != "open":
+        raise Conflict(f"task {task_id} is no longer open ({task.status})")
+    if task.assignee_id == user.id:
+        return task
+    if task.assignee_id is not None:
+        if not assignment.is_candidate(user, task):
+            raise NotFound(f"task {task_id} not found")
+        raise Conflict(f"task {task_id} is already claimed")
+    if not assignment.is_candidate(user, task):
+        raise NotFound(f"task {task_id} not found")
+    task.assignee_id = user.id
+    _bump(session, instance)
+    _event(session, instance, user.id, "claimed", task)
+    audit.record(session, actor_id=user.id, action="task.claim", entity_type="human_task", entity_id=task.id,
+                 sector_id=task.sector_id, after={"assignee_id": user.id})
+    return task
+
+
+def release_task(session: Session, task_id: int, user: User) -> HumanTask:
+    task, instance = load_task_for_update(session, task_id)
+    if task.status != "open":
+        raise Conflict(f"task {task_id} is no longer open ({task.status})")
+    if task.assignee_id != user.id:
+        raise Forbidden("only the user who claimed a task can release it")
+    task.assignee_id = None
+    _bump(session, instance)
+    _event(session, instance, user.id, "released", task)
+    audit.record(session, actor_id=user.id, action="task.release", entity_type="human_task", entity_id=task.id,
+                 sector_id=task.sector_id, before={"assignee_id": user.id}, after={"assignee_id": None})
+    return task
+
+
+def _bump(session: Session, instance: ProcessInstance) -> None:
+    """Claim/release change no workflow state but must still serialize with completions."""
+    flag_modified(instance, "state")  # forces the UPDATE, and with it the version check and bump
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(f"process instance {instance.id} was changed by someone else; reload and retry") from exc
+
+
+def _load(session: Session, instance: ProcessInstance, actor_id: int | None) -> BpmnWorkflow:
+    spec, subs = definitions.parsed_spec(instance.definition)
+    workflow = load_state(instance.state, spec, subs)
+    workflow.script_engine = _script_engine(session, instance, actor_id)
+    return workflow
+
+
+def _run(step, element: str) -> None:
+    try:
+        step()
+    except connectors.ConnectorError as exc:
+        raise ProcessError(f"{element}: {exc}") from exc
+    except SpiffWorkflowException as exc:
+        raise ProcessError(f"{element}: {exc}") from exc
+
+
+def _advance(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, actor_id: int | None) -> None:
+    _run(partial(_engine_steps, workflow), instance.process_key)
+    ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+    if workflow.is_completed() and ready:  # trap 6: the iterator gave up, the process did not finish
+        raise ProcessError(f"{instance.process_key}: too many steps in one go (a loop in the diagram?)")
+    _sync_tasks(session, instance, ready, actor_id)
+    instance.state = dump_state(workflow)
+    instance.next_timer_at = _next_timer(workflow)
+    if workflow.is_completed():
+        instance.status, instance.ended_at = "completed", clock.now()
+        _event(session, instance, actor_id, "completed")
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(f"process instance {instance.id} was changed by someone else; reload and retry") from exc
+
+
+def _engine_steps(workflow: BpmnWorkflow) -> None:
+    for _ in range(MAX_ENGINE_STEPS):
+        if not workflow.get_tasks(state=TaskState.READY, manual=False):
+            return
+        workflow.do_engine_steps()
+    raise ProcessError("too many engine steps (a loop in the diagram?)")
+
+
+def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
+    deadlines = []
+    for event in workflow.waiting_events():
+        if event.event_type.endswith("TimerEventDefinition") and isinstance(event.value, str):
+            try:
+                deadlines.append(datetime.fromisoformat(event.value).replace(tzinfo=None))
+            except ValueError:
+                continue
+    return min(deadlines) if deadlines else None
+
+
+def _sync_tasks(session: Session, instance: ProcessInstance, ready: list, actor_id: int | None) -> None:
+    """Open a row for each newly READY manual task; cancel rows whose task left READY without us."""
+    open_rows = {t.spiff_task_id: t for t in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+    ready_ids = {str(t.id) for t in ready}
+    for spiff_id, row in open_rows.items():
+        if spiff_id not in ready_ids:
+            row.status = "cancelled"
+            _event(session, instance, actor_id, "task_cancelled", row)
+    for spiff_task in ready:
+        if str(spiff_task.id) in open_rows:
+            continue
+        spec = spiff_task.task_spec
+        props = (spec.extensions or {}).get("properties", {})
+        due_days = props.get("due_days")
+        row = HumanTask(
+            instance_id=instance.id, spiff_task_id=str(spiff_task.id), bpmn_id=spec.bpmn_id,
+            name=spec.bpmn_name or spec.bpmn_id, form=props.get("form", "approval"), role_code=spec.lane,
+            sector_id=instance.sector_id, department_id=instance.department_id, status="open",
+            created_at=clock.now(),
+            due_at=clock.now() + timedelta(days=int(due_days)) if str(due_days or "").isdigit() else None,
+        )
+        session.add(row)
+        session.flush()
+        _event(session, instance, actor_id, "task_created", row)
+
+
+def _event(session: Session, instance: ProcessInstance, actor_id: int | None, kind: str,
+           task: HumanTask | None = None, decision: str | None = None, comment: str | None = None) -> None:
+    session.add(InstanceEvent(
+        instance_id=instance.id, at=clock.now(), actor_id=actor_id, kind=kind,
+        task_id=task.id if task else None, bpmn_id=task.bpmn_id if task else None,
+        task_name=task.name if task else None, decision=decision, comment=comment,
+    ))

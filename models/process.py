@@ -1,0 +1,113 @@
+"""Tables of the process engine: versioned definitions, instances, human tasks and instance events.
+
+The engine room (`engine/`) owns the behaviour; the tables live here so that one metadata
+describes the whole database for Alembic.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import clock
+from models.base import Base
+
+INSTANCE_STATUSES = ("running", "completed", "error", "cancelled")
+TASK_STATUSES = ("open", "completed", "cancelled")
+
+
+class ProcessDefinition(Base):
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="published")
+    deployed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deployed_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (
+        Index("ix_process_instance_starter", "started_by", "started_at"),
+        Index("ix_process_instance_subject", "subject_type", "subject_id"),
+        Index("ix_process_instance_timer", "next_timer_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    # Serialized SpiffWorkflow state WITHOUT the spec (the spec is the definition's XML). Text, not
+    # JSONB: it is only ever loaded whole by the engine, and JSONB would re-parse it on every write.
+    state: Mapped[str] = mapped_column(Text)
+    # Optimistic concurrency: every engine step bumps it; a stale writer gets a conflict.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    business_key: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300), default="")
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None]
+    sector_id: Mapped[int | None] = mapped_column(ForeignKey("sector.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    started_at: Mapped[datetime] = mapped_column(default=clock.now)
+    ended_at: Mapped[datetime | None]
+    next_timer_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+    definition: Mapped[ProcessDefinition] = relationship(lazy="joined")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy reads it as is)
+
+
+class HumanTask(Base):
+    """A manual/user task while it is READY in the workflow; the inbox reads only these rows."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_claimable", "status", "role_code", "department_id", "sector_id"),
+        Index("ix_human_task_assignee", "assignee_id", "status"),
+        Index("ix_human_task_done_by", "completed_by", "completed_at"),
+        UniqueConstraint("instance_id", "spiff_task_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36))
+    bpmn_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    form: Mapped[str] = mapped_column(String(40), default="approval")
+    role_code: Mapped[str | None] = mapped_column(String(40))
+    sector_id: Mapped[int | None] = mapped_column(ForeignKey("sector.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decision: Mapped[str | None] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+
+
+class InstanceEvent(Base):
+    """The history of an instance (流转记录): started, task created/claimed/completed, ended."""
+
+    __tablename__ = "instance_event"
+    __table_args__ = (Index("ix_instance_event_instance", "instance_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    at: Mapped[datetime] = mapped_column(default=clock.now)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id"))
+    bpmn_id: Mapped[str | None] = mapped_column(String(100))
+    task_name: Mapped[str | None] = mapped_column(String(200))
+    decision: Mapped[str | None] = mapped_column(String(20))
+    comment: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,178 @@
+"""marshmallow schemas of the JSON API; the OpenAPI document is generated from them."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+MAX_ID = 2**31 - 1
+MAX_AMOUNT = Decimal("99999999999999.99")
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Amount(fields.Decimal):
+    """CNY with at most 2 decimals, more than 0."""
+
+    def __init__(self, **kwargs):
+        super().__init__(places=None, allow_nan=False, validate=validate.Range(min=Decimal("0.01"), max=MAX_AMOUNT),
+                         metadata={"type": "number", "example": 10000.00}, **kwargs)
+
+    def _validated(self, value):
+        number = super()._validated(value)
+        if number is not None and number.as_tuple().exponent < -2:
+            raise ValidationError("at most 2 decimal places (CNY cents)")
+        return number
+
+
+class TokenRequest(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class TokenResponse(Schema):
+    token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class ErrorResponse(Schema):
+    message = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class DiagramErrorItem(Schema):
+    element = fields.String()
+    message = fields.String()
+
+
+class DiagramErrorResponse(Schema):
+    message = fields.String()
+    errors = fields.List(fields.Nested(DiagramErrorItem))
+
+
+class PageQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+
+
+class CustomerOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    credit_code = fields.String(allow_none=True)
+    status = fields.String()
+    kind = fields.String()
+    owner_id = fields.Integer(allow_none=True)
+    sector_id = fields.Integer()
+    department_id = fields.Integer(allow_none=True)
+    region = fields.String(allow_none=True)
+    industry = fields.String(allow_none=True)
+
+
+class QuoteIn(StrictSchema):
+    customer_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    list_amount = Amount(required=True)
+    quote_amount = Amount(required=True)
+    title = fields.String(load_default="", validate=validate.Length(max=200))
+    product = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _price_within_list(self, data, **_kwargs):
+        if data["quote_amount"] > data["list_amount"]:
+            raise ValidationError("quote amount cannot exceed the list amount", "quote_amount")
+
+
+class HistoryOut(Schema):
+    at = fields.DateTime()
+    actor = fields.String(allow_none=True)
+    kind = fields.String()
+    task = fields.String(allow_none=True)
+    step = fields.String(allow_none=True)
+    decision = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class QuoteOut(Schema):
+    id = fields.Integer()
+    number = fields.String()
+    status = fields.String()
+    customer_id = fields.Integer()
+    customer_name = fields.String()
+    owner_id = fields.Integer()
+    list_amount = fields.Float()
+    quote_amount = fields.Float()
+    discount = fields.Float()
+    discount_zhe = fields.String(metadata={"example": "4.5折"})
+    currency = fields.String()
+    product = fields.String(allow_none=True)
+    notes = fields.String(allow_none=True)
+    process_instance_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    decided_at = fields.DateTime(allow_none=True)
+    history = fields.List(fields.Nested(HistoryOut))
+
+
+class DefinitionOut(Schema):
+    id = fields.Integer()
+    key = fields.String()
+    version = fields.Integer()
+    name = fields.String()
+    filename = fields.String()
+    checksum = fields.String()
+    deployed_at = fields.DateTime()
+
+
+class DeployOut(Schema):
+    id = fields.Integer()
+    key = fields.String()
+    version = fields.Integer()
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    process_instance_id = fields.Integer()
+    process_key = fields.String()
+    title = fields.String()
+    name = fields.String()
+    step = fields.String()
+    form = fields.String()
+    role = fields.String(allow_none=True)
+    assignee = fields.String(allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+    requester = fields.String(allow_none=True)
+    status = fields.String()
+    decision = fields.String(allow_none=True)
+    comment = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    due_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+
+
+class TaskQuery(PageQuery):
+    scope = fields.String(load_default="mine", validate=validate.OneOf(("mine", "claimable", "done")))
+
+
+class TaskCompleteIn(StrictSchema):
+    data = fields.Dict(required=True, keys=fields.String(validate=validate.Length(max=100)),
+                       metadata={"example": {"decision": "approve"}})
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class InstanceOut(Schema):
+    id = fields.Integer()
+    process_key = fields.String()
+    definition_version = fields.Integer()
+    status = fields.String()
+    title = fields.String()
+    business_key = fields.String(allow_none=True)
+    subject_type = fields.String(allow_none=True)
+    subject_id = fields.Integer(allow_none=True)
+    started_by = fields.Integer(allow_none=True)
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    open_tasks = fields.List(fields.Nested(TaskOut))
+    history = fields.List(fields.Nested(HistoryOut))

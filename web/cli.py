@@ -1,0 +1,90 @@
+"""The `crm` command: migrate, load demo data and diagrams, serve, deploy a diagram."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "head")
+
+
+def setup(app) -> None:
+    """Roles, shipped diagrams (version 1 on a new database) and demo data into an empty database."""
+    from engine.definitions import deploy_shipped
+    from models.demo import database_is_empty, ensure_roles, load_demo
+
+    session = app.extensions["session_factory"]()
+    try:
+        empty = database_is_empty(session)
+        ensure_roles(session)
+        deploy_shipped(session)
+        if empty:
+            load_demo(session)
+            print("demo data loaded (users rep1, mgr1, … password demo12345)")
+        else:
+            print("database already has data: demo data not loaded")
+        session.commit()
+    finally:
+        session.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crm")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("migrate", help="apply Alembic migrations to DATABASE_URL")
+    sub.add_parser("setup", help="migrate, deploy shipped diagrams, load demo data into an empty database")
+    serve = sub.add_parser("serve", help="serve the app on 127.0.0.1:$PORT")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
+    serve.add_argument("--host", default="127.0.0.1")
+    dep = sub.add_parser("deploy", help="deploy a BPMN file as the next version")
+    dep.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+
+    from web import create_app
+
+    app = create_app()
+    url = app.config["DATABASE_URL"]
+    if args.cmd in ("migrate", "setup"):
+        upgrade(url)
+        print(f"database migrated: {url.split('@')[-1]}")
+    if args.cmd == "setup":
+        setup(app)
+    elif args.cmd == "serve":
+        from waitress import serve as waitress_serve
+
+        print(f"serving on http://{args.host}:{args.port}/", flush=True)
+        waitress_serve(app, host=args.host, port=args.port, threads=8)
+    elif args.cmd == "deploy":
+        from engine.definitions import deploy
+        from engine.safe_xml import DiagramError
+
+        session = app.extensions["session_factory"]()
+        try:
+            d = deploy(session, args.file.read_bytes(), filename=args.file.name, actor_id=None)
+            session.commit()
+            print(f"deployed {d.key} version {d.version}")
+        except DiagramError as exc:
+            for e in exc.errors:
+                print(f"{e['element']}: {e['message']}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Run one write operation in the request's transaction and turn engine errors into statuses."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
+
+from engine.errors import Conflict, EngineError
+from web.db import db
+
+T = TypeVar("T")
+
+
+def run_write(operation: Callable[[], T]) -> T:
+    """Commit on success; roll back and re-raise as EngineError on failure (nothing half-written)."""
+    session = db()
+    try:
+        result = operation()
+        session.commit()
+        return result
+    except EngineError:
+        session.rollback()
+        raise
+    except OperationalError as exc:  # lock timeout or serialization failure: the other writer won
+        session.rollback()
+        raise Conflict("the record is busy or was changed by someone else; retry") from exc
+    except Exception:
+        session.rollback()
+        raise

@@ -1,0 +1,94 @@
+"""The approval center (审批中心): to-do, done, started by me; the task page with its actions."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from engine import inbox, runtime
+from engine.errors import EngineError, InvalidData
+from models import clock
+from models.crm import Quote
+from web.db import db
+from web.errors import run_write
+from web.i18n import gettext as _
+from web.vendor import viewer_installed
+
+inbox_bp = Blueprint("inbox", __name__)
+TABS = ("todo", "done", "started")
+
+
+@inbox_bp.get("/inbox")
+@login_required
+def index():
+    tab = request.args.get("tab", "todo")
+    tab = tab if tab in TABS else "todo"
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    session = db()
+    rows = instances = None
+    if tab == "started":
+        instances = inbox.started_by(session, current_user, limit=50, offset=(page - 1) * 50)
+    else:
+        rows = inbox.tasks(session, current_user, "done" if tab == "done" else "mine", limit=50,
+                           offset=(page - 1) * 50)
+    return render_template("inbox.html", tab=tab, rows=rows, instances=instances, page=page, now=clock.now())
+
+
+@inbox_bp.get("/tasks/<int:task_id>")
+@login_required
+def task_page(task_id: int):
+    session = db()
+    task = inbox.visible_task(session, current_user, task_id)
+    if task is None:
+        abort(404)
+    instance = task.instance
+    quote = session.get(Quote, instance.subject_id) if instance.subject_type == "quote" else None
+    from engine.assignment import may_act
+
+    return render_template(
+        "task.html", task=task, instance=instance, quote=quote, can_act=task.status == "open" and may_act(current_user, task),
+        history=inbox.history(session, instance.id), open_tasks=inbox.open_tasks_of(session, instance.id),
+        viewer=viewer_installed(), errors={},
+    )
+
+
+@inbox_bp.post("/tasks/<int:task_id>/complete")
+@login_required
+def complete(task_id: int):
+    data = {"decision": request.form.get("decision")}
+    comment = (request.form.get("comment") or "").strip() or None
+    try:
+        run_write(lambda: runtime.complete_task(db(), task_id, current_user, data, comment))
+    except InvalidData as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("inbox.task_page", task_id=task_id))
+    except EngineError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(_("Someone else already handled this task.") if exc.status == 409 else str(exc), "error")
+        return redirect(url_for("inbox.task_page", task_id=task_id))
+    flash(_("Task completed."), "ok")
+    return redirect(url_for("inbox.index"))
+
+
+@inbox_bp.post("/tasks/<int:task_id>/claim")
+@login_required
+def claim(task_id: int):
+    return _simple_action(task_id, runtime.claim_task, _("Task claimed."))
+
+
+@inbox_bp.post("/tasks/<int:task_id>/release")
+@login_required
+def release(task_id: int):
+    return _simple_action(task_id, runtime.release_task, _("Task released."))
+
+
+def _simple_action(task_id: int, action, message: str):
+    try:
+        run_write(lambda: action(db(), task_id, current_user))
+    except EngineError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(str(exc), "error")
+    else:
+        flash(message, "ok")
+    return redirect(url_for("inbox.task_page", task_id=task_id))
