@@ -1,6 +1,10 @@
 """Declarative base, shared column types and the database session factory."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from sqlalchemy import JSON, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -48,10 +52,29 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # pragma: no cover - trivial
-        # SQLite has one writer. BEGIN IMMEDIATE takes the write lock up front, so two requests
-        # acting on the same instance queue up instead of failing late with "database is locked";
-        # this is SQLite's equivalent of PostgreSQL's SELECT ... FOR UPDATE on the instance row.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # SQLite has one writer. A write transaction takes the write lock up front (IMMEDIATE), so two
+        # requests acting on the same instance queue up instead of failing late with "database is
+        # locked": SQLite's equivalent of PostgreSQL's SELECT ... FOR UPDATE on the instance row.
+        # Read-only transactions stay deferred so they never block writers.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=False)
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Run one write operation in a fresh transaction that holds the write lock from its start.
+
+    Ends the current (read-only) transaction first; objects already loaded stay usable.
+    """
+    if session.in_transaction():
+        session.commit()
+    token = _write_intent.set(True)
+    try:
+        yield session
+    finally:
+        _write_intent.reset(token)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,6 +1,8 @@
 """Demo organisation and records, loaded by `make run` into an empty database only."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -44,6 +46,11 @@ DEMO_CUSTOMERS = [
 ]
 
 
+@lru_cache(maxsize=1)
+def _demo_hash() -> str:
+    return hash_password(DEMO_PASSWORD)
+
+
 def database_is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(User))
 
@@ -75,7 +82,7 @@ def load_demo(session: Session) -> bool:
              "D3": Department(sector_id=sectors["S2"].id, company_id=hq.id, code="D3", name="工程销售部")}
     session.add_all(depts.values())
     session.flush()
-    password_hash = hash_password(DEMO_PASSWORD)
+    password_hash = _demo_hash()
     users: dict[str, User] = {}
     for username, (name, sector, dept, grants) in DEMO_USERS.items():
         user = User(username=username, display_name=name, password_hash=password_hash,

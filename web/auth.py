@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_login import current_user, login_required, login_user, logout_user
 
 from models.auth import RateLimited, authenticate
+from models.base import write_transaction
 from web.db import db
 from web.i18n import gettext as _
 
@@ -24,13 +25,14 @@ def login():
         username = (request.form.get("username") or "").strip()
         password = request.form.get("password") or ""
         session = db()
-        try:
-            user = authenticate(session, username, password, client_ip(),
-                                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                                window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
-        except RateLimited:
-            return render_template("login.html", error=_("Too many failed attempts; try again later.")), 429
-        session.commit()
+        with write_transaction(session):
+            try:
+                user = authenticate(session, username, password, client_ip(),
+                                    max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                                    window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+            except RateLimited:
+                return render_template("login.html", error=_("Too many failed attempts; try again later.")), 429
+            session.commit()
         if user is not None:
             login_user(user)
             target = request.args.get("next") or ""

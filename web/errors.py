@@ -7,6 +7,7 @@ from typing import TypeVar
 from sqlalchemy.exc import OperationalError
 
 from engine.errors import Conflict, EngineError
+from models.base import write_transaction
 from web.db import db
 
 T = TypeVar("T")
@@ -16,8 +17,9 @@ def run_write(operation: Callable[[], T]) -> T:
     """Commit on success; roll back and re-raise as EngineError on failure (nothing half-written)."""
     session = db()
     try:
-        result = operation()
-        session.commit()
+        with write_transaction(session):
+            result = operation()
+            session.commit()
         return result
     except EngineError:
         session.rollback()

@@ -1,6 +1,7 @@
 """The OpenAPI 3 document of /api/v1, built from the marshmallow schemas."""
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 
 from apispec import APISpec
@@ -89,7 +90,7 @@ def openapi_document() -> dict:
         "description": "the diagram was refused; each error names the element", **_json("DiagramErrorResponse")}
     doc = spec.to_dict()
     doc["paths"] = _resolve_refs(paths)
-    return doc
+    return _json_numbers(doc)
 
 
 def _list_op(summary: str, item: str, params: list) -> dict:
@@ -97,6 +98,17 @@ def _list_op(summary: str, item: str, params: list) -> dict:
     op["responses"]["200"] = {"description": "OK", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}}}}}}}
     return op
+
+
+def _json_numbers(node):
+    """Decimal bounds (e.g. Amount's Range) become JSON numbers; Flask would serve them as strings."""
+    if isinstance(node, dict):
+        return {k: _json_numbers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_json_numbers(v) for v in node]
+    if isinstance(node, Decimal):
+        return int(node) if node == node.to_integral_value() else float(node)
+    return node
 
 
 def _resolve_refs(node):

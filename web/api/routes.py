@@ -11,6 +11,7 @@ from engine.errors import EngineError, NotFound
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from models import access
 from models.auth import RateLimited, authenticate, issue_token
+from models.base import write_transaction
 from models.crm import Customer, Quote
 from models.process import ProcessDefinition, ProcessInstance
 from models.quotes import QuoteRefused
@@ -41,18 +42,19 @@ def openapi():
 def token():
     data = json_body(s.TokenRequest())
     session = db()
-    try:
-        user = authenticate(session, data["username"], data["password"], client_ip(),
-                            max_failures=current_app.config["LOGIN_MAX_FAILURES"],
-                            window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
-    except RateLimited:
-        return error(429, "too many failed attempts; try again later")
-    if user is None:
+    with write_transaction(session):
+        try:
+            user = authenticate(session, data["username"], data["password"], client_ip(),
+                                max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                                window_minutes=current_app.config["LOGIN_WINDOW_MINUTES"])
+        except RateLimited:
+            return error(429, "too many failed attempts; try again later")
+        if user is None:
+            session.commit()
+            return error(401, "wrong username or password")
+        hours = current_app.config["API_TOKEN_HOURS"]
+        value = issue_token(session, user, lifetime=timedelta(hours=hours))
         session.commit()
-        return error(401, "wrong username or password")
-    hours = current_app.config["API_TOKEN_HOURS"]
-    value = issue_token(session, user, lifetime=timedelta(hours=hours))
-    session.commit()
     return s.TokenResponse().dump({"token": value, "token_type": "Bearer", "expires_in": hours * 3600})
 
 
@@ -142,14 +144,18 @@ def deploy_definition():
 
 
 def _task_json(row: inbox.TaskRow) -> dict:
+    return s.TaskOut().dump(_task_fields(row))
+
+
+def _task_fields(row: inbox.TaskRow) -> dict:
     t = row.task
-    return s.TaskOut().dump({
+    return {
         "id": t.id, "process_instance_id": t.instance_id, "process_key": row.instance.process_key,
         "title": row.instance.title, "name": t.name, "step": t.bpmn_id, "form": t.form, "role": t.role_code,
         "assignee": row.assignee, "assignee_id": t.assignee_id, "requester": row.requester, "status": t.status,
         "decision": t.decision, "comment": t.comment, "created_at": t.created_at, "due_at": t.due_at,
         "completed_at": t.completed_at,
-    })
+    }
 
 
 @api_bp.get("/process-instances/<int:instance_id>")
@@ -164,7 +170,7 @@ def get_instance(instance_id: int):
         "status": instance.status, "title": instance.title, "business_key": instance.business_key,
         "subject_type": instance.subject_type, "subject_id": instance.subject_id,
         "started_by": instance.started_by, "started_at": instance.started_at, "ended_at": instance.ended_at,
-        "open_tasks": [_task_json(r) for r in inbox.open_tasks_of(session, instance.id)],
+        "open_tasks": [_task_fields(r) for r in inbox.open_tasks_of(session, instance.id)],
         "history": _history(instance.id),
     })
 

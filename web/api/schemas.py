@@ -1,6 +1,7 @@
 """marshmallow schemas of the JSON API; the OpenAPI document is generated from them."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -12,6 +13,20 @@ MAX_AMOUNT = Decimal("99999999999999.99")
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
+
+
+class DateTime(fields.DateTime):
+    """RFC 3339 date-time with an offset. The database holds naive UTC (models.clock), so naive values get +00:00.
+
+    A value that is already a string was dumped before (a nested row dumped twice) and is passed through.
+    """
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class Amount(fields.Decimal):
@@ -87,7 +102,7 @@ class QuoteIn(StrictSchema):
 
 
 class HistoryOut(Schema):
-    at = fields.DateTime()
+    at = DateTime()
     actor = fields.String(allow_none=True)
     kind = fields.String()
     task = fields.String(allow_none=True)
@@ -111,8 +126,8 @@ class QuoteOut(Schema):
     product = fields.String(allow_none=True)
     notes = fields.String(allow_none=True)
     process_instance_id = fields.Integer(allow_none=True)
-    created_at = fields.DateTime()
-    decided_at = fields.DateTime(allow_none=True)
+    created_at = DateTime()
+    decided_at = DateTime(allow_none=True)
     history = fields.List(fields.Nested(HistoryOut))
 
 
@@ -123,7 +138,7 @@ class DefinitionOut(Schema):
     name = fields.String()
     filename = fields.String()
     checksum = fields.String()
-    deployed_at = fields.DateTime()
+    deployed_at = DateTime()
 
 
 class DeployOut(Schema):
@@ -147,9 +162,9 @@ class TaskOut(Schema):
     status = fields.String()
     decision = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    due_at = fields.DateTime(allow_none=True)
-    completed_at = fields.DateTime(allow_none=True)
+    created_at = DateTime()
+    due_at = DateTime(allow_none=True)
+    completed_at = DateTime(allow_none=True)
 
 
 class TaskQuery(PageQuery):
@@ -172,7 +187,7 @@ class InstanceOut(Schema):
     subject_type = fields.String(allow_none=True)
     subject_id = fields.Integer(allow_none=True)
     started_by = fields.Integer(allow_none=True)
-    started_at = fields.DateTime()
-    ended_at = fields.DateTime(allow_none=True)
+    started_at = DateTime()
+    ended_at = DateTime(allow_none=True)
     open_tasks = fields.List(fields.Nested(TaskOut))
     history = fields.List(fields.Nested(HistoryOut))
