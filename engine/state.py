@@ -45,6 +45,11 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 
 def load_state(state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    # Older serializer versions go through SpiffWorkflow migrations that eval() timer expressions
+    # outside the sandbox; we only ever wrote the current version, so anything else is refused.
+    version = _serializer.get_version(state)
+    if version != _serializer.VERSION:
+        raise ValueError(f"stored state has serializer version {version!r}, expected {_serializer.VERSION!r}")
     _restore_specs.value = (spec, subprocess_specs)
     try:
         return _serializer.deserialize_json(state)
