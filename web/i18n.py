@@ -5,7 +5,7 @@ and CRM users already know (see shared/spec/ux.md).
 """
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app, request, session
 from flask_login import current_user
@@ -46,6 +46,18 @@ ZH: dict[str, str] = {
     "Region": "区域", "Industry": "行业", "Owner": "负责人", "Back": "返回",
     "Skip to content": "跳到正文", "Menu": "菜单", "Decision": "审批结果",
     "department manager": "部门经理", "president's assistant": "总裁助理", "vice-president": "副总裁",
+    # history (_history.html): events and decisions
+    "Submitted": "发起", "Step reached": "到达", "Handled": "办理", "Claimed": "领取", "Released": "退回待领",
+    "Step cancelled": "取消", "Process ended": "流程结束", "Approved": "同意", "Rejected": "驳回",
+    # form field errors (web/quotes.py, models/quotes.py)
+    "required": "必填。", "Enter an amount in CNY, e.g. 12000.00": "请输入人民币金额，例如 12000.00。",
+    "no such customer in the system (Q1: quotes only for registered customers)":
+        "系统中没有该客户（Q1：只能为已登记的客户报价）。",
+    "the customer is not approved yet; a quote needs an approved customer (Q1)":
+        "该客户尚未审核通过，报价需要已审核通过的客户（Q1）。",
+    "list amount must be greater than 0": "目录价金额必须大于 0。",
+    "quote amount must be greater than 0": "报价金额必须大于 0。",
+    "quote amount cannot exceed the list amount": "报价金额不能高于目录价金额。",
 }
 
 ROLE_NAMES_EN = {}
@@ -72,14 +84,25 @@ def money(value: Decimal | float | None) -> str:
     return "" if value is None else f"¥{Decimal(value):,.2f}"
 
 
+def _tenths_and_percent(discount: Decimal | float) -> tuple[str, str]:
+    # Cut, never round up: 0.4999 must not read as 5折 when it is below the limit.
+    d = Decimal(str(discount))
+    tenths = (d * 10).quantize(Decimal("0.01"), rounding=ROUND_DOWN).normalize()
+    percent = (d * 100).quantize(Decimal("0.01"), rounding=ROUND_DOWN).normalize()
+    return f"{tenths:f}", f"{percent:f}"
+
+
+def zhe_label(discount: Decimal | float) -> str:
+    """0.45 → '4.5折', in every language (the API carries it as discount_zhe)."""
+    return f"{_tenths_and_percent(discount)[0]}折"
+
+
 def zhe(discount: Decimal | float | None) -> str:
     """0.45 → '4.5折 (45%)': Chinese users read discounts as 折."""
     if discount is None:
         return ""
-    d = Decimal(discount)
-    tenths = (d * 10).quantize(Decimal("0.01")).normalize()
-    percent = (d * 100).quantize(Decimal("0.01")).normalize()
-    return f"{tenths:f}折 ({percent:f}%)" if current_locale() == "zh" else f"{percent:f}% ({tenths:f}折)"
+    tenths, percent = _tenths_and_percent(discount)
+    return f"{tenths}折 ({percent}%)" if current_locale() == "zh" else f"{percent}% ({tenths}折)"
 
 
 def role_name(code: str | None) -> str:

@@ -21,7 +21,7 @@ from web.api.openapi import openapi_document
 from web.auth import client_ip
 from web.db import db
 from web.errors import run_write
-from web.i18n import zhe
+from web.i18n import zhe_label
 from web.processes import may_deploy
 
 MAX_ID = s.MAX_ID
@@ -78,7 +78,7 @@ def _quote_json(quote: Quote) -> dict:
         **{c: getattr(quote, c) for c in ("id", "number", "status", "customer_id", "owner_id", "list_amount",
                                            "quote_amount", "discount", "currency", "product", "notes",
                                            "process_instance_id", "created_at", "decided_at")},
-        "customer_name": quote.customer.name, "discount_zhe": zhe(quote.discount).split(" ")[0],
+        "customer_name": quote.customer.name, "discount_zhe": zhe_label(quote.discount),
         "history": _history(quote.process_instance_id) if quote.process_instance_id else [],
     })
 
