@@ -33,7 +33,8 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed
 browser:
 	@if [ -x /usr/bin/chromium ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  (apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 \
+	   || (apt-get update -q >/dev/null && apt-get install -y -q chromium fonts-noto-cjk >/dev/null)) \
 	  || echo "!! could not install chromium: browser tests will be skipped" >&2; \
 	else echo "!! /usr/bin/chromium missing and not root: browser tests will be skipped" >&2; fi
 
