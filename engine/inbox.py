@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, exists, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer, lazyload
 
 from engine.assignment import candidate_filter, may_see
 from models import access
@@ -26,6 +26,7 @@ class TaskRow:
 
 def _task_rows(stmt: Select, session: Session) -> list[TaskRow]:
     stmt = (stmt.add_columns(ProcessInstance, Starter.display_name, Assignee.display_name)
+            .options(lazyload(HumanTask.instance), defer(ProcessInstance.state))
             .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
             .outerjoin(Starter, Starter.id == ProcessInstance.started_by)
             .outerjoin(Assignee, Assignee.id == HumanTask.assignee_id))

@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -42,12 +42,11 @@ def start_instance(
     definition = definitions.latest_definition(session, key)
     spec, subs = definitions.parsed_spec(definition)
     instance = ProcessInstance(
-        definition_id=definition.id, process_key=key, status="running", state="", title=title[:300],
+        definition=definition, process_key=key, status="running", state="", title=title[:300],
         subject_type=subject_type, subject_id=subject_id, sector_id=sector_id, department_id=department_id,
         business_key=business_key, started_by=actor.id, started_at=clock.now(),
     )
     session.add(instance)
-    session.flush()
     workflow = BpmnWorkflow(spec, subs, script_engine=_script_engine(session, instance, actor.id))
     workflow.get_tasks(state=TaskState.READY)[0].data.update(data)
     _event(session, instance, actor.id, "started")
@@ -70,11 +69,14 @@ def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
 
 
 def load_task_for_update(session: Session, task_id: int) -> tuple[HumanTask, ProcessInstance]:
-    task = session.get(HumanTask, task_id)
-    if task is None:
+    """Lock the task's instance, then read the task as it is under the lock (one row each)."""
+    instance_id = session.scalar(select(HumanTask.instance_id).where(HumanTask.id == task_id))
+    if instance_id is None:
         raise NotFound(f"task {task_id} not found")
-    instance = lock_instance(session, task.instance_id)
-    session.refresh(task)  # re-read after the lock: another request may have completed it meanwhile
+    instance = lock_instance(session, instance_id)
+    # Re-read under the lock: another request may have completed the task meanwhile.
+    task = session.scalar(select(HumanTask).where(HumanTask.id == task_id)
+                          .options(lazyload(HumanTask.instance)).execution_options(populate_existing=True))
     return task, instance
 
 
@@ -204,8 +206,9 @@ def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
 
 def _sync_tasks(session: Session, instance: ProcessInstance, ready: list, actor_id: int | None) -> None:
     """Open a row for each newly READY manual task; cancel rows whose task left READY without us."""
-    open_rows = {t.spiff_task_id: t for t in session.scalars(
-        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open"))}
+    open_rows = {} if instance.id is None else {t.spiff_task_id: t for t in session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+        .options(lazyload(HumanTask.instance)))}
     ready_ids = {str(t.id) for t in ready}
     for spiff_id, row in open_rows.items():
         if spiff_id not in ready_ids:
@@ -218,21 +221,20 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list, actor_
         props = (spec.extensions or {}).get("properties", {})
         due_days = props.get("due_days")
         row = HumanTask(
-            instance_id=instance.id, spiff_task_id=str(spiff_task.id), bpmn_id=spec.bpmn_id,
-            name=spec.bpmn_name or spec.bpmn_id, form=props.get("form", "approval"), role_code=spec.lane,
+            instance=instance, spiff_task_id=str(spiff_task.id), bpmn_id=spec.bpmn_id,
+            name=spec.bpmn_name or spec.bpmn_id, form=props.get("form", "approval"), role_code=assignment.lane_role(spec.lane),
             sector_id=instance.sector_id, department_id=instance.department_id, status="open",
             created_at=clock.now(),
             due_at=clock.now() + timedelta(days=int(due_days)) if str(due_days or "").isdigit() else None,
         )
         session.add(row)
-        session.flush()
         _event(session, instance, actor_id, "task_created", row)
 
 
 def _event(session: Session, instance: ProcessInstance, actor_id: int | None, kind: str,
            task: HumanTask | None = None, decision: str | None = None, comment: str | None = None) -> None:
     session.add(InstanceEvent(
-        instance_id=instance.id, at=clock.now(), actor_id=actor_id, kind=kind,
-        task_id=task.id if task else None, bpmn_id=task.bpmn_id if task else None,
+        instance=instance, at=clock.now(), actor_id=actor_id, kind=kind,
+        task=task, bpmn_id=task.bpmn_id if task else None,
         task_name=task.name if task else None, decision=decision, comment=comment,
     ))

@@ -25,7 +25,8 @@ class ProcessDefinition(Base):
     version: Mapped[int]
     name: Mapped[str] = mapped_column(String(200))
     filename: Mapped[str] = mapped_column(String(200))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: read only when a parsed spec is not cached yet, never for lists or task lookups.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     checksum: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="published")
     deployed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
@@ -93,7 +94,7 @@ class HumanTask(Base):
     decision: Mapped[str | None] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
 
-    instance: Mapped[ProcessInstance] = relationship(lazy="joined")
+    instance: Mapped[ProcessInstance] = relationship(lazy="joined", innerjoin=True)
 
 
 class InstanceEvent(Base):
@@ -111,3 +112,7 @@ class InstanceEvent(Base):
     task_name: Mapped[str | None] = mapped_column(String(200))
     decision: Mapped[str | None] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
+
+    # Relationships (not ids) so a step's new rows go to the database in one flush.
+    instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+    task: Mapped[HumanTask | None] = relationship(lazy="raise")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
+from uuid import uuid4
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -41,7 +42,9 @@ def create_quote(
     if quote_amount > list_amount:
         raise QuoteRefused("quote_amount", "quote amount cannot exceed the list amount")
     quote = Quote(
-        number="", sector_id=customer.sector_id, department_id=user.department_id or customer.department_id,
+        # unique placeholder until the id is known: an empty string would make concurrent
+        # submissions wait on each other's unique-index entry until commit
+        number=f"tmp-{uuid4().hex[:24]}", sector_id=customer.sector_id, department_id=user.department_id or customer.department_id,
         customer=customer, owner_id=user.id, title=title or customer.name, product=product,
         list_amount=list_amount, quote_amount=quote_amount, discount=discount_of(list_amount, quote_amount),
         notes=notes, status="pending", created_at=clock.now(), submitted_at=clock.now(),
