@@ -6,11 +6,23 @@ evaluated at read time, an org change (a new manager) reaches tasks that are alr
 """
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import and_, false, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from models.org import User
 from models.process import HumanTask
+
+_LANE_CODE = re.compile(r"^(?:.*[(（]\s*)?([a-z][a-z0-9_]*)\s*[)）]?\s*$")
+
+
+def lane_role(lane_name: str | None) -> str | None:
+    """The role code of a lane: 'dept_manager' or '部门经理 (dept_manager)' (a label users can read)."""
+    if not lane_name:
+        return None
+    match = _LANE_CODE.match(lane_name.strip())
+    return match.group(1) if match else lane_name.strip()
 
 
 def candidate_filter(user: User) -> ColumnElement[bool]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import validation
 from engine.errors import NotFound
-from engine.safe_xml import parse_diagram_xml
+from engine.safe_xml import diagram_text, parse_diagram_xml
 from models import audit, clock
 from models.org import Role
 from models.process import ProcessDefinition
@@ -33,16 +33,21 @@ def deploy(session: Session, data: bytes, *, filename: str, actor_id: int | None
     if latest is not None and latest.checksum == checksum:
         return latest
     version = (session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == key)) or 0) + 1
-    process = root.find(f"bpmn:process[@id='{key}']", validation.NS)
+    process = validation.find_process(root, key)
     definition = ProcessDefinition(
-        key=key, version=version, name=process.get("name") or key, filename=filename[:200],
-        bpmn_xml=data.decode("utf-8"), checksum=checksum, deployed_by=actor_id, deployed_at=clock.now(),
+        key=key, version=version, name=(process.get("name") or key)[:200], filename=_clean_filename(filename),
+        bpmn_xml=diagram_text(data), checksum=checksum, deployed_by=actor_id, deployed_at=clock.now(),
     )
     session.add(definition)
     session.flush()
     audit.record(session, actor_id=actor_id, action="process_definition.deploy", entity_type="process_definition",
                  entity_id=definition.id, after={"key": key, "version": version, "checksum": checksum})
     return definition
+
+
+def _clean_filename(filename: str) -> str:
+    cleaned = "".join(ch for ch in filename if ch.isprintable()).strip()
+    return (cleaned or "upload.bpmn")[:200]
 
 
 def deploy_shipped(session: Session, actor_id: int | None = None) -> list[ProcessDefinition]:

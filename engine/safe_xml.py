@@ -134,3 +134,32 @@ def parse_diagram_xml(data: bytes, *, max_bytes: int = MAX_DIAGRAM_BYTES,
     if root.tag not in ALLOWED_ROOTS:
         raise _refuse(f"the root element is {_describe(root.tag)}; expected BPMN 2.0 or DMN <definitions>")
     return root
+
+
+_DECLARATION_ENCODING = re.compile(r"""^(\ufeff?\s*<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
+def diagram_text(data: bytes) -> str:
+    """The text of a file that `parse_diagram_xml` accepted, decoded the way the parser read it.
+
+    The XML declaration's `encoding` is dropped, so the text can be stored and parsed again as
+    UTF-8 (`data.decode("utf-8")` fails on the UTF-16 and ISO-8859-1 files the parser accepts).
+    """
+    data = bytes(data)
+    if data.startswith(codecs.BOM_UTF8):
+        codec, body = "utf-8", data[3:]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        codec, body = "utf-16", data
+    elif data[:2] == b"<\0":
+        codec, body = "utf-16-le", data
+    elif data[:2] == b"\0<":
+        codec, body = "utf-16-be", data
+    else:
+        match = _DECLARED_ENCODING.match(data[:1024].decode("latin-1"))
+        codec = _ASCII_COMPATIBLE.get(match.group(1).lower(), "utf-8") if match else "utf-8"
+        body = data
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as err:
+        raise _refuse(f"the file is not valid {codec.upper()} text (byte {err.start})") from None
+    return _DECLARATION_ENCODING.sub(r"\1", text, count=1)

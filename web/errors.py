@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from engine.errors import Conflict, EngineError
 from models.base import write_transaction
@@ -24,7 +24,8 @@ def run_write(operation: Callable[[], T]) -> T:
     except EngineError:
         session.rollback()
         raise
-    except OperationalError as exc:  # lock timeout or serialization failure: the other writer won
+    except (OperationalError, IntegrityError) as exc:
+        # lock timeout, serialization failure, or a unique key taken by a concurrent writer
         session.rollback()
         raise Conflict("the record is busy or was changed by someone else; retry") from exc
     except Exception:

@@ -29,6 +29,22 @@ class DateTime(fields.DateTime):
         return super()._serialize(value, attr, obj, **kwargs)
 
 
+# NUL cannot be stored in PostgreSQL text, and an unpaired surrogate (valid in JSON as "\ud800") cannot be
+# encoded to UTF-8 for the database or the password hasher: both are refused with 422, not a 500.
+STORABLE_TEXT = r"^[^\x00\ud800-\udfff]*$"
+
+
+class Text(fields.String):
+    """A string input field that the database can store; the OpenAPI document carries the rule as `pattern`."""
+
+    def __init__(self, **kwargs):
+        validators = kwargs.pop("validate", None)
+        validators = [] if validators is None else list(validators) if isinstance(validators, (list, tuple)) \
+            else [validators]
+        super().__init__(validate=[*validators, validate.Regexp(
+            STORABLE_TEXT, error="must not contain NUL characters or unpaired surrogates")], **kwargs)
+
+
 class Amount(fields.Decimal):
     """CNY with at most 2 decimals, more than 0."""
 
@@ -44,8 +60,8 @@ class Amount(fields.Decimal):
 
 
 class TokenRequest(StrictSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=80))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    username = Text(required=True, validate=validate.Length(min=1, max=80))
+    password = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class TokenResponse(Schema):
@@ -56,7 +72,9 @@ class TokenResponse(Schema):
 
 class ErrorResponse(Schema):
     message = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    # field name -> list of messages; a nested field (a key of `data`) has an object of its own errors
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw(),
+                         metadata={"example": {"quote_amount": ["quote amount cannot exceed the list amount"]}})
 
 
 class DiagramErrorItem(Schema):
@@ -91,9 +109,9 @@ class QuoteIn(StrictSchema):
     customer_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
     list_amount = Amount(required=True)
     quote_amount = Amount(required=True)
-    title = fields.String(load_default="", validate=validate.Length(max=200))
-    product = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    title = Text(load_default="", validate=validate.Length(max=200))
+    product = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    notes = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
     @validates_schema
     def _price_within_list(self, data, **_kwargs):
@@ -172,9 +190,9 @@ class TaskQuery(PageQuery):
 
 
 class TaskCompleteIn(StrictSchema):
-    data = fields.Dict(required=True, keys=fields.String(validate=validate.Length(max=100)),
+    data = fields.Dict(required=True, keys=Text(validate=validate.Length(max=100)),
                        metadata={"example": {"decision": "approve"}})
-    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    comment = Text(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 class InstanceOut(Schema):
