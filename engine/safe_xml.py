@@ -47,22 +47,26 @@ def _refuse(message: str, element: str = "file") -> DiagramError:
     return DiagramError([{"element": element, "message": message}])
 
 
+def _unicode_by_signature(data: bytes) -> tuple[str, bytes] | None:
+    """(codec, body) when a byte order mark or the first bytes of '<' give the encoding away."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8", data[3:]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", data
+    if data[:2] == b"<\0":
+        return "utf-16-le", data
+    if data[:2] == b"\0<":
+        return "utf-16-be", data
+    return None
+
+
 def _decode_for_scan(data: bytes) -> str:
     """Decode the bytes the way the XML parser will, or refuse the encoding."""
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)) or data[:4] in (b"\0\0\0<", b"<\0\0\0"):
         raise _refuse("UTF-32 encoded files are not accepted; save the diagram as UTF-8")
-    if data.startswith(codecs.BOM_UTF8):
-        codec, body = "utf-8", data[3:]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        codec, body = "utf-16", data
-    elif data[:2] == b"<\0":
-        codec, body = "utf-16-le", data
-    elif data[:2] == b"\0<":
-        codec, body = "utf-16-be", data
-    elif data[:4] == b"\x4c\x6f\xa7\x94":
+    if data[:4] == b"\x4c\x6f\xa7\x94":
         raise _refuse("EBCDIC encoded files are not accepted; save the diagram as UTF-8")
-    else:
-        codec, body = "ascii-compatible", data
+    codec, body = _unicode_by_signature(data) or ("ascii-compatible", data)
     text = body.decode("latin-1" if codec == "ascii-compatible" else codec, errors="replace")
     match = _DECLARED_ENCODING.match(text[:1024])
     declared = match.group(1).lower() if match else None
@@ -146,14 +150,9 @@ def diagram_text(data: bytes) -> str:
     UTF-8 (`data.decode("utf-8")` fails on the UTF-16 and ISO-8859-1 files the parser accepts).
     """
     data = bytes(data)
-    if data.startswith(codecs.BOM_UTF8):
-        codec, body = "utf-8", data[3:]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        codec, body = "utf-16", data
-    elif data[:2] == b"<\0":
-        codec, body = "utf-16-le", data
-    elif data[:2] == b"\0<":
-        codec, body = "utf-16-be", data
+    sniffed = _unicode_by_signature(data)
+    if sniffed:
+        codec, body = sniffed
     else:
         match = _DECLARED_ENCODING.match(data[:1024].decode("latin-1"))
         codec = _ASCII_COMPATIBLE.get(match.group(1).lower(), "utf-8") if match else "utf-8"

@@ -89,18 +89,23 @@ def _wipe(engine) -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
-@pytest.fixture
-def app(migrated):
-    """A fresh app on a wiped database with roles, shipped diagrams and demo data."""
+def fresh_app(database_url: str, **config):
+    """An app on a wiped database with roles, shipped diagrams and demo data."""
     from web import create_app
     from web.cli import setup
 
     clock.reset()
-    app = create_app({"DATABASE_URL": migrated, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "LOGIN_MAX_FAILURES": 5, "SECRET_KEY": "test-secret"})
-    engine = app.extensions["db_engine"]
-    _wipe(engine)
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
+                      "LOGIN_MAX_FAILURES": 5, "SECRET_KEY": "test-secret", **config})
+    _wipe(app.extensions["db_engine"])
     setup(app)
+    return app
+
+
+@pytest.fixture
+def app(migrated):
+    app = fresh_app(migrated)
+    engine = app.extensions["db_engine"]
     yield app
     clock.reset()
     engine.dispose()

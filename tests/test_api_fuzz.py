@@ -22,10 +22,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.definitions import OPENAPI_30
-from sqlalchemy import text
 
 from models import clock
-from models.base import Base
+from tests.conftest import fresh_app
 from web.api.openapi import openapi_document
 
 MAX_EXAMPLES = 30
@@ -63,28 +62,11 @@ TOKENS: dict[str, str] = {}
 STATUSES: Counter[tuple[str, str, int]] = Counter()  # (user, operation, status) seen, printed at the end
 
 
-def _wipe(engine) -> None:
-    tables = [t.name for t in Base.metadata.sorted_tables]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(text(f"DELETE FROM {name}"))
-
-
 @pytest.fixture(scope="module")
 def fuzz_app(migrated):
-    from web import create_app
-    from web.cli import setup
-
-    clock.reset()
     # A high failure limit: fuzzed logins must not lock out the users whose tokens the run uses.
-    app = create_app({"DATABASE_URL": migrated, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "LOGIN_MAX_FAILURES": 100_000, "SECRET_KEY": "test-secret"})
+    app = fresh_app(migrated, LOGIN_MAX_FAILURES=100_000)
     engine = app.extensions["db_engine"]
-    _wipe(engine)
-    setup(app)
     client = app.test_client()
     for username in ("rep1", "admin"):
         r = client.post("/api/v1/auth/token", json={"username": username, "password": "demo12345"})
