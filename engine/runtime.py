@@ -5,6 +5,7 @@ an `EngineError` so the caller can roll back and answer with its status code.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -19,13 +20,14 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import assignment, connectors, definitions, forms
-from engine.errors import Conflict, Forbidden, NotFound, ProcessError
+from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessError
 from engine.sandbox import SandboxScriptEngine
 from engine.state import dump_state, load_state
 from models import audit, clock
 from models.org import User
 from models.process import HumanTask, InstanceEvent, ProcessInstance
 
+log = logging.getLogger(__name__)
 MAX_ENGINE_STEPS = 500  # guard for trap 6: gateway loops stop silently past ~250 rounds
 
 
@@ -82,8 +84,7 @@ def load_task_for_update(session: Session, task_id: int) -> tuple[HumanTask, Pro
 
 def complete_task(session: Session, task_id: int, user: User, data: Any, comment: str | None = None) -> HumanTask:
     task, instance = load_task_for_update(session, task_id)
-    if not assignment.may_see(user, task) and not assignment.is_candidate(user, task):
-        raise NotFound(f"task {task_id} not found")
+    _visible_or_404(user, task)
     if task.status != "open":
         raise Conflict(f"task {task_id} is no longer open ({task.status})")
     if not assignment.may_act(user, task):
@@ -109,18 +110,22 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
     return task
 
 
+def _visible_or_404(user: User, task: HumanTask) -> None:
+    if not assignment.may_see(user, task) and not assignment.is_candidate(user, task):
+        raise NotFound(f"task {task.id} not found")
+
+
 def claim_task(session: Session, task_id: int, user: User) -> HumanTask:
     task, instance = load_task_for_update(session, task_id)
+    _visible_or_404(user, task)
     if task.status != "open":
         raise Conflict(f"task {task_id} is no longer open ({task.status})")
     if task.assignee_id == user.id:
         return task
-    if task.assignee_id is not None:
-        if not assignment.is_candidate(user, task):
-            raise NotFound(f"task {task_id} not found")
-        raise Conflict(f"task {task_id} is already claimed")
     if not assignment.is_candidate(user, task):
-        raise NotFound(f"task {task_id} not found")
+        raise Forbidden(f"task {task_id} is not in one of your roles")
+    if task.assignee_id is not None:
+        raise Conflict(f"task {task_id} is already claimed")
     task.assignee_id = user.id
     _bump(session, instance)
     _event(session, instance, user.id, "claimed", task)
@@ -131,6 +136,7 @@ def claim_task(session: Session, task_id: int, user: User) -> HumanTask:
 
 def release_task(session: Session, task_id: int, user: User) -> HumanTask:
     task, instance = load_task_for_update(session, task_id)
+    _visible_or_404(user, task)
     if task.status != "open":
         raise Conflict(f"task {task_id} is no longer open ({task.status})")
     if task.assignee_id != user.id:
@@ -162,10 +168,15 @@ def _load(session: Session, instance: ProcessInstance, actor_id: int | None) -> 
 def _run(step, element: str) -> None:
     try:
         step()
-    except connectors.ConnectorError as exc:
+    except EngineError:
+        raise
+    except (connectors.ConnectorError, SpiffWorkflowException) as exc:
         raise ProcessError(f"{element}: {exc}") from exc
-    except SpiffWorkflowException as exc:
-        raise ProcessError(f"{element}: {exc}") from exc
+    except Exception as exc:
+        # Some SpiffWorkflow paths (process-level conditions, message correlations) call the
+        # sandbox directly, so its refusals and data errors arrive here unwrapped.
+        log.warning("process step failed in %s", element, exc_info=True)
+        raise ProcessError(f"{element}: {type(exc).__name__}: {exc}") from exc
 
 
 def _advance(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, actor_id: int | None) -> None:
@@ -174,7 +185,10 @@ def _advance(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow
     if workflow.is_completed() and ready:  # trap 6: the iterator gave up, the process did not finish
         raise ProcessError(f"{instance.process_key}: too many steps in one go (a loop in the diagram?)")
     _sync_tasks(session, instance, ready, actor_id)
-    instance.state = dump_state(workflow)
+    try:
+        instance.state = dump_state(workflow)
+    except (TypeError, ValueError, RecursionError) as exc:  # a script left data that is not JSON
+        raise ProcessError(f"{instance.process_key}: task data cannot be saved: {exc}") from exc
     instance.next_timer_at = _next_timer(workflow)
     if workflow.is_completed():
         instance.status, instance.ended_at = "completed", clock.now()

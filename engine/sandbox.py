@@ -26,6 +26,7 @@ import json
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from types import CodeType
 from typing import Any
 
@@ -42,6 +43,9 @@ MAX_INT_BITS = 10_000  # ~3,000 digits, below Python's int->str limit
 MAX_RANGE = 10_000
 MAX_LOOP_STEPS = 100_000  # all loop iterations of one script run together
 MAX_ROUND_DIGITS = 100  # round(1, -10**9) would compute 10**(10**9)
+# Work allowed to one evaluation or script run, in elements allocated or visited. Many steps each
+# under MAX_SIZE (a loop appending 1M-element lists, hashing a shared tuple tree) add up to this.
+MAX_RUN_WORK = 5_000_000
 
 
 class SandboxViolation(ValueError):
@@ -61,12 +65,36 @@ def _limit(reason: str) -> SandboxViolation:
 
 # --- runtime guards -----------------------------------------------------------------
 
+class _WorkBudget:
+    """Counts the elements one evaluation or script run allocates or walks."""
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_RUN_WORK
+
+    def charge(self, amount: int) -> None:
+        self.left -= amount
+        if self.left < 0:
+            raise _limit(f"the expression or script did more than {MAX_RUN_WORK:,} units of work")
+
+
+_budget: ContextVar[_WorkBudget | None] = ContextVar("sandbox_work_budget", default=None)
+
+
+def _charge(amount: int) -> None:
+    budget = _budget.get()
+    if budget is not None:
+        budget.charge(amount)
+
+
 def _size(obj: Any, limit: int = MAX_SIZE) -> int:
     """Characters + elements, counting shared references each time they appear (that is
     what str() or JSON would produce). Stops early once past ``limit``."""
-    total, stack = 0, [obj]
+    total, stack, visited = 0, [obj], 0
     while stack and total <= limit:
         item = stack.pop()
+        visited += 1
         if isinstance(item, str):
             total += len(item) + 1
         elif isinstance(item, dict):
@@ -80,6 +108,7 @@ def _size(obj: Any, limit: int = MAX_SIZE) -> int:
             total += 1 + item.bit_length() // 32
         else:
             total += 1
+    _charge(visited)
     return total
 
 
@@ -91,9 +120,31 @@ def _payload(seq: str | list | tuple) -> int:
 def _check_result(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
         raise _limit(f"integer result larger than {MAX_INT_BITS} bits")
-    if isinstance(value, (str, list, tuple, dict, set)) and len(value) > MAX_SIZE:
-        raise _limit(f"result longer than {MAX_SIZE:,} elements")
+    if isinstance(value, (str, list, tuple, dict, set, frozenset)):
+        if len(value) > MAX_SIZE:
+            raise _limit(f"result longer than {MAX_SIZE:,} elements")
+        _charge(len(value))
     return value
+
+
+def _sb_guard(value: Any) -> Any:
+    """Containers built by a literal or compared: their full size (shared references counted each
+    time) must stay under MAX_SIZE, so hashing or comparing them cannot run for ever."""
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and _size(value) > MAX_SIZE:
+        raise _limit(f"value larger than {MAX_SIZE:,} elements (counting shared parts each time)")
+    return value
+
+
+def _counted(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A container constructor whose inputs are size-checked first (set() and dict() hash them)."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for arg in args:
+            _sb_guard(arg)
+        return _check_result(func(*args, **kwargs))
+
+    wrapper.__name__ = func.__name__
+    return wrapper
 
 
 def _check_mult(left: Any, right: Any) -> None:
@@ -169,6 +220,7 @@ class _LoopBudget:
 
     def iterate(self, iterable: Iterable[Any]) -> Iterator[Any]:
         items = list(iterable)  # snapshot: appending inside the loop cannot extend it
+        _charge(len(items))
         for item in items:
             self.steps += 1
             if self.steps > MAX_LOOP_STEPS:
@@ -208,8 +260,9 @@ def _safe_sum(iterable: Iterable[Any], start: float = 0) -> Any:
 
 SAFE_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "abs": abs, "min": min, "max": max, "round": _safe_round, "len": len, "int": int,
-    "float": float, "str": _safe_str, "bool": bool, "sum": _safe_sum, "sorted": sorted,
-    "any": any, "all": all, "list": list, "dict": dict, "tuple": tuple, "set": set,
+    "float": float, "str": _safe_str, "bool": bool, "sum": _safe_sum, "sorted": _counted(sorted),
+    "any": any, "all": all, "list": _counted(list), "dict": _counted(dict), "tuple": _counted(tuple),
+    "set": _counted(set),
     "range": _safe_range,
 }
 
@@ -228,7 +281,8 @@ FORBIDDEN_NAMES: frozenset[str] = frozenset({
     "memoryview", "super", "object", "classmethod", "staticmethod", "print",
 })
 
-_HELPERS: dict[str, Any] = {"_sb_binop": _sb_binop, "_sb_fmt": _sb_fmt, "_sb_method": _sb_method}
+_HELPERS: dict[str, Any] = {"_sb_binop": _sb_binop, "_sb_fmt": _sb_fmt, "_sb_method": _sb_method,
+                            "_sb_guard": _sb_guard}
 
 
 # --- static check -------------------------------------------------------------------
@@ -329,6 +383,20 @@ class _Guard(ast.NodeTransformer):
         if isinstance(node.func, ast.Attribute):
             args = [node.func.value, ast.Constant(node.func.attr), *node.args]
             return self._call("_sb_method", args, node, node.keywords)
+        return node
+
+    def _guarded(self, node: ast.expr) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(getattr(node, "ctx", None), ast.Store):  # `a, b = ...` unpacks, builds nothing
+            return node
+        return self._call("_sb_guard", [node], node)
+
+    visit_Tuple = visit_List = visit_Set = visit_Dict = _guarded
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        node.left = self._call("_sb_guard", [node.left], node.left)
+        node.comparators = [self._call("_sb_guard", [c], c) for c in node.comparators]
         return node
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
@@ -438,10 +506,13 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         code = _compiled(expression, "eval", self.function_names)
         # Like TaskDataEnvironment: task data wins over external context; functions win over both.
         namespace = {**(external_context or {}), **context, **self._reserved}
+        token = _budget.set(_WorkBudget())
         try:
             return eval(code, namespace)  # checked and guarded code, empty builtins
         except SandboxViolation as err:
             raise SandboxViolation(expression, err.reason) from None
+        finally:
+            _budget.reset(token)
 
     def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
         external = external_context or {}
@@ -450,10 +521,13 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             raise ValueError(f"task data overwrites predefined name(s) {sorted(overwrites)}; rename them")
         code = _compiled(script, "exec", self.function_names)
         namespace = {**context, **external, **self._reserved, "_sb_iter": _LoopBudget().iterate}
+        token = _budget.set(_WorkBudget())
         try:
             exec(code, namespace)  # noqa: S102 -- checked and guarded code, empty builtins
         except SandboxViolation as err:
             raise SandboxViolation(script, err.reason, err.lineno or _script_line(err)) from None
+        finally:
+            _budget.reset(token)
         # Write back only data: never the helpers, external context or anything callable.
         # Unlike TaskDataEnvironment nothing is written when the script fails.
         updates = {k: v for k, v in namespace.items()

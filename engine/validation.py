@@ -36,6 +36,11 @@ EXPRESSION_PLACES = (
     (".//spiff:preScript", "exec"),
     (".//spiff:postScript", "exec"),
     (".//spiff:messagePayload", "eval"),
+    (".//spiff:payloadExpression", "eval"),
+    (".//bpmn:standardLoopCharacteristics/bpmn:loopCondition", "eval"),
+    (".//bpmn:conditionalEventDefinition/bpmn:condition", "eval"),
+    (".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", "eval"),
+    (".//spiff:processVariableCorrelation/spiff:expression", "eval"),
 )
 
 

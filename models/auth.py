@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ForeignKey, Index, String, func, select
+from sqlalchemy import ForeignKey, Index, String, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models import audit, clock
@@ -57,6 +57,9 @@ def authenticate(
     session: Session, username: str, password: str, ip: str, *, max_failures: int, window_minutes: int
 ) -> User | None:
     """Check credentials with rate limiting; record the attempt. Raises RateLimited."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise attempts per username so parallel guesses cannot all pass the count below.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:u))"), {"u": username})
     since = clock.now() - timedelta(minutes=window_minutes)
     failures = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since, ~LoginAttempt.success)
     by_user = session.scalar(failures.where(LoginAttempt.username == username))

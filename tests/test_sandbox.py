@@ -5,6 +5,7 @@ is Python written by whoever uploads it; none of it may reach the server.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -193,7 +194,7 @@ def test_loops_are_bounded() -> None:
 def test_shared_structure_bomb_is_refused() -> None:
     """sandbox / trap 1: a structure doubling by shared references cannot be left in task data."""
     context: dict = {}
-    with pytest.raises(SandboxViolation, match="task data"):
+    with pytest.raises(SandboxViolation, match="larger than"):
         SandboxEnvironment().execute("l = [1]\nfor i in range(60):\n    l = [l, l]", context)
     assert context == {}
 
@@ -544,3 +545,30 @@ def test_service_task_errors_are_clear() -> None:
     with pytest.raises(WorkflowTaskException) as info:
         _service("name.__class__", lambda task, op, params: {}).do_engine_steps()
     assert any(isinstance(e, SandboxViolation) for e in _chain(info.value))
+
+
+@pytest.mark.parametrize("script", [
+    # each step is under the per-value limit; together they would take hundreds of GB
+    "l = []\nfor i in range(2000):\n    l.append(list(range(10000)) * 100)",
+    # hashing or comparing a shared tuple tree of 2**70 leaves never finishes
+    "a = (1,)\nfor i in range(70):\n    a = (a, a)\ns = set([a])",
+    "a = (1,)\nfor i in range(70):\n    a = (a, a)\nd = {a: 1}",
+    "a = [1]\nb = [1]\nfor i in range(70):\n    a = [a, a]\n    b = [b, b]\nc = a == b",
+    "s = 'x' * 900000\nt = ''\nfor i in range(100):\n    t = s.upper()",
+])
+def test_work_adding_up_across_steps_is_refused(script: str) -> None:
+    """sandbox / trap 1: a per-run work budget stops denial of service built from many small steps."""
+    started = time.perf_counter()
+    context: dict = {}
+    with pytest.raises(SandboxViolation, match="work|larger than"):
+        SandboxEnvironment().execute(script, context)
+    assert context == {}
+    assert time.perf_counter() - started < 10
+
+
+def test_ordinary_scripts_stay_within_the_budget() -> None:
+    context: dict = {"items": [{"amount": i} for i in range(1000)]}
+    SandboxEnvironment().execute(
+        "total = 0\nfor item in items:\n    total = total + item.get('amount', 0)\n"
+        "a, b = 1, 2\nok = (a, b) == (1, 2) and {'k': [1, 2]} != {}", context)
+    assert context["total"] == 499500 and context["ok"] is True

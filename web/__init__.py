@@ -13,8 +13,13 @@ from models.org import User
 from web import i18n
 from web.config import load_config
 from web.db import close_db, db
+from web.forms import IdConverter
 
 csrf = CSRFProtect()
+# Scripts only from this server: a stored value or an uploaded diagram can never run script here.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data:; font-src 'self' data:; object-src 'none'; base-uri 'self'; "
+                           "frame-ancestors 'none'; form-action 'self'")
 login_manager = LoginManager()
 
 
@@ -24,6 +29,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     app.config.update(overrides or {})
     engine_ = make_engine(app.config["DATABASE_URL"])
+    app.url_map.converters["id"] = IdConverter
     app.extensions["db_engine"] = engine_
     app.extensions["session_factory"] = make_session_factory(engine_)
     app.teardown_appcontext(close_db)
@@ -67,6 +73,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return resp
 
     return app

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from models.auth import RateLimited, authenticate
 from models.base import write_transaction
 from web.db import db
+from web.forms import has_control_chars
 from web.i18n import gettext as _
 
 auth_bp = Blueprint("auth", __name__)
@@ -22,8 +23,10 @@ def client_ip() -> str:
 def login():
     error = None
     if request.method == "POST":
-        username = (request.form.get("username") or "").strip()
-        password = request.form.get("password") or ""
+        username = (request.form.get("username") or "").strip()[:80]
+        password = (request.form.get("password") or "")[:200]
+        if has_control_chars(username + password):
+            return render_template("login.html", error=_("Wrong username or password.")), 401
         session = db()
         with write_transaction(session):
             try:

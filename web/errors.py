@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from engine.errors import Conflict, EngineError
+from engine.errors import Conflict, EngineError, InvalidData
 from models.base import write_transaction
 from web.db import db
 
@@ -24,6 +24,9 @@ def run_write(operation: Callable[[], T]) -> T:
     except EngineError:
         session.rollback()
         raise
+    except DataError as exc:  # a value the database refuses (out of range, NUL in text)
+        session.rollback()
+        raise InvalidData({"_input": ["a value is out of range or contains characters that are not allowed"]}) from exc
     except (OperationalError, IntegrityError) as exc:
         # lock timeout, serialization failure, or a unique key taken by a concurrent writer
         session.rollback()

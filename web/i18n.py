@@ -50,6 +50,7 @@ ZH: dict[str, str] = {
     "Submitted": "发起", "Step reached": "到达", "Handled": "办理", "Claimed": "领取", "Released": "退回待领",
     "Step cancelled": "取消", "Process ended": "流程结束", "Approved": "同意", "Rejected": "驳回",
     # form field errors (web/quotes.py, models/quotes.py)
+    "contains characters that are not allowed": "包含不允许的字符。", "not a valid choice": "选项无效。",
     "required": "必填。", "Enter an amount in CNY, e.g. 12000.00": "请输入人民币金额，例如 12000.00。",
     "no such customer in the system (Q1: quotes only for registered customers)":
         "系统中没有该客户（Q1：只能为已登记的客户报价）。",

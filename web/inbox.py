@@ -10,6 +10,7 @@ from models import clock
 from models.crm import Quote
 from web.db import db
 from web.errors import run_write
+from web.forms import page_arg, text_field
 from web.i18n import gettext as _
 from web.vendor import viewer_installed
 
@@ -22,7 +23,7 @@ TABS = ("todo", "done", "started")
 def index():
     tab = request.args.get("tab", "todo")
     tab = tab if tab in TABS else "todo"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     session = db()
     rows = instances = None
     if tab == "started":
@@ -33,7 +34,7 @@ def index():
     return render_template("inbox.html", tab=tab, rows=rows, instances=instances, page=page, now=clock.now())
 
 
-@inbox_bp.get("/tasks/<int:task_id>")
+@inbox_bp.get("/tasks/<id:task_id>")
 @login_required
 def task_page(task_id: int):
     session = db()
@@ -51,15 +52,19 @@ def task_page(task_id: int):
     )
 
 
-@inbox_bp.post("/tasks/<int:task_id>/complete")
+@inbox_bp.post("/tasks/<id:task_id>/complete")
 @login_required
 def complete(task_id: int):
     data = {"decision": request.form.get("decision")}
-    comment = (request.form.get("comment") or "").strip() or None
+    errors: dict[str, str] = {}
+    comment = text_field("comment", 2000, errors)
+    if errors:
+        flash(f"{_('Comment')}: {_(errors['comment'])}", "error")
+        return redirect(url_for("inbox.task_page", task_id=task_id))
     try:
         run_write(lambda: runtime.complete_task(db(), task_id, current_user, data, comment))
     except InvalidData as exc:
-        flash(str(exc), "error")
+        flash("; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in exc.errors.items()), "error")
         return redirect(url_for("inbox.task_page", task_id=task_id))
     except EngineError as exc:
         if exc.status == 404:
@@ -70,13 +75,13 @@ def complete(task_id: int):
     return redirect(url_for("inbox.index"))
 
 
-@inbox_bp.post("/tasks/<int:task_id>/claim")
+@inbox_bp.post("/tasks/<id:task_id>/claim")
 @login_required
 def claim(task_id: int):
     return _simple_action(task_id, runtime.claim_task, _("Task claimed."))
 
 
-@inbox_bp.post("/tasks/<int:task_id>/release")
+@inbox_bp.post("/tasks/<id:task_id>/release")
 @login_required
 def release(task_id: int):
     return _simple_action(task_id, runtime.release_task, _("Task released."))

@@ -66,16 +66,21 @@ def definitions_max_bytes() -> int:
     return MAX_DIAGRAM_BYTES
 
 
-@processes_bp.get("/processes/definitions/<int:definition_id>.bpmn")
+@processes_bp.get("/processes/definitions/<id:definition_id>.bpmn")
 @login_required
 def definition_xml(definition_id: int):
     definition = db().get(ProcessDefinition, definition_id)
     if definition is None:
         abort(404)
-    return Response(definition.bpmn_xml, mimetype="application/xml")
+    # Plain text in a sandbox: a diagram may carry markup (an XHTML <script> in documentation),
+    # which a browser must never run on this origin. bpmn-js fetches the text either way.
+    return Response(definition.bpmn_xml, mimetype="text/plain", headers={
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": f'attachment; filename="{definition.key}-v{definition.version}.bpmn"',
+    })
 
 
-@processes_bp.get("/processes/instances/<int:instance_id>")
+@processes_bp.get("/processes/instances/<id:instance_id>")
 @login_required
 def instance_page(instance_id: int):
     session = db()

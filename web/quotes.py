@@ -1,7 +1,7 @@
 """Quote pages: list, new (submit for approval), detail with history and diagram."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -15,6 +15,7 @@ from models.process import ProcessInstance
 from models.quotes import QuoteRefused
 from web.db import db
 from web.errors import run_write
+from web.forms import id_field, page_arg, text_field
 from web.i18n import gettext as _
 from web.vendor import viewer_installed
 
@@ -30,7 +31,7 @@ def quotable_customers():
 @quotes_bp.get("/quotes")
 @login_required
 def index():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_arg()
     quotes = db().scalars(select(Quote).where(access.quote_filter(current_user))
                           .order_by(Quote.created_at.desc(), Quote.id.desc()).limit(50).offset((page - 1) * 50))
     return render_template("quotes.html", quotes=list(quotes), page=page)
@@ -40,10 +41,10 @@ def _decimal(field: str, errors: dict) -> Decimal | None:
     raw = (request.form.get(field) or "").replace(",", "").replace("¥", "").strip()
     try:
         value = Decimal(raw)
-        if not value.is_finite() or value.as_tuple().exponent < -2 or abs(value) >= Decimal("1e14"):
+        if not value.is_finite() or value.adjusted() >= 14 or value.as_tuple().exponent < -2:
             raise InvalidOperation
         return value
-    except InvalidOperation:
+    except DecimalException:
         errors[field] = _("Enter an amount in CNY, e.g. 12000.00") if raw else "required"
         return None
 
@@ -55,15 +56,14 @@ def new():
     if request.method == "POST":
         list_amount = _decimal("list_amount", errors)
         quote_amount = _decimal("quote_amount", errors)
-        customer_id = request.form.get("customer_id", type=int)
-        if not customer_id:
-            errors["customer_id"] = "required"
+        customer_id = id_field("customer_id", errors)
+        product = text_field("product", 200, errors)
+        notes = text_field("notes", 2000, errors)
         if not errors:
             try:
                 quote = run_write(lambda: operations.submit_quote(
                     db(), current_user, customer_id=customer_id, list_amount=list_amount, quote_amount=quote_amount,
-                    product=(request.form.get("product") or "").strip()[:200] or None,
-                    notes=(request.form.get("notes") or "").strip()[:2000] or None))
+                    product=product, notes=notes))
             except QuoteRefused as exc:
                 errors[exc.field] = exc.message
             except EngineError as exc:
@@ -75,7 +75,7 @@ def new():
                            form=request.form), 422 if errors else 200
 
 
-@quotes_bp.get("/quotes/<int:quote_id>")
+@quotes_bp.get("/quotes/<id:quote_id>")
 @login_required
 def detail(quote_id: int):
     session = db()

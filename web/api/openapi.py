@@ -77,7 +77,7 @@ def openapi_document() -> dict:
                                        "type": "string", "enum": ["mine", "claimable", "done"]}}, *PAGE])},
         "/tasks/{task_id}": {"parameters": [{**ID, "name": "task_id"}], "get": _op("One task", (200, "TaskOut"))},
         "/tasks/{task_id}/claim": {"parameters": [{**ID, "name": "task_id"}],
-                                   "post": _op("Claim a role task", (200, "TaskOut"), errors=(401, 404, 409))},
+                                   "post": _op("Claim a role task", (200, "TaskOut"), errors=(401, 403, 404, 409))},
         "/tasks/{task_id}/release": {"parameters": [{**ID, "name": "task_id"}],
                                      "post": _op("Release a claimed task", (200, "TaskOut"),
                                                  errors=(401, 403, 404, 409))},

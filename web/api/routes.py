@@ -103,7 +103,7 @@ def list_quotes():
     return {"items": [_quote_json(q) | {"history": []} for q in rows]}
 
 
-@api_bp.get("/quotes/<int:quote_id>")
+@api_bp.get("/quotes/<id:quote_id>")
 @token_required
 def get_quote(quote_id: int):
     session, user = db(), current_api_user()
@@ -158,7 +158,7 @@ def _task_fields(row: inbox.TaskRow) -> dict:
     }
 
 
-@api_bp.get("/process-instances/<int:instance_id>")
+@api_bp.get("/process-instances/<id:instance_id>")
 @token_required
 def get_instance(instance_id: int):
     session = db()
@@ -191,27 +191,27 @@ def _one_task(task_id: int) -> dict:
     return _task_json(inbox.task_row(session, task.id))
 
 
-@api_bp.get("/tasks/<int:task_id>")
+@api_bp.get("/tasks/<id:task_id>")
 @token_required
 def get_task(task_id: int):
     return _one_task(task_id)
 
 
-@api_bp.post("/tasks/<int:task_id>/claim")
+@api_bp.post("/tasks/<id:task_id>/claim")
 @token_required
 def claim_task(task_id: int):
     run_write(lambda: runtime.claim_task(db(), _check_id(task_id), current_api_user()))
     return _one_task(task_id)
 
 
-@api_bp.post("/tasks/<int:task_id>/release")
+@api_bp.post("/tasks/<id:task_id>/release")
 @token_required
 def release_task(task_id: int):
     run_write(lambda: runtime.release_task(db(), _check_id(task_id), current_api_user()))
     return _one_task(task_id)
 
 
-@api_bp.post("/tasks/<int:task_id>/complete")
+@api_bp.post("/tasks/<id:task_id>/complete")
 @token_required
 def complete_task(task_id: int):
     body = json_body(s.TaskCompleteIn())
