@@ -39,7 +39,7 @@ DEMO_USERS: dict[str, tuple[str, str | None, str | None, list[tuple[str, str]]]]
 }
 
 DEMO_CUSTOMERS = [
-    ("rep1", "北京华信科技有限公司", "91110108MA01ABCD1X", "华北", "制造业"),
+    ("rep1", "北京华信科技有限公司", "91110108MA01ABCD1E", "华北", "制造业"),
     ("rep1", "上海东方电气股份有限公司", None, "华东", "能源"),
     ("rep1", "广州南粤物流有限公司", None, "华南", "物流"),
     ("rep3", "成都天府软件有限公司", None, "西南", "软件"),

@@ -89,6 +89,8 @@ class User(UserMixin, Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="active")
     locale: Mapped[str] = mapped_column(String(10), default="zh")
+    can_export: Mapped[bool] = mapped_column(default=False)  # O6: exports only by users allowed to
+    lead_rights: Mapped[bool] = mapped_column(default=True)  # L4 / P2 / P3: may receive routed leads
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     last_login_at: Mapped[datetime | None]
 

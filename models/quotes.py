@@ -33,6 +33,8 @@ def create_quote(
     customer = session.scalar(select(Customer).where(and_(Customer.id == customer_id, access.customer_filter(user))))
     if customer is None:
         raise QuoteRefused("customer_id", "no such customer in the system (Q1: quotes only for registered customers)")
+    if customer.owner_id is None:
+        raise QuoteRefused("customer_id", "the customer is in the public pool; claim it before quoting")
     if customer.status != "approved":
         raise QuoteRefused("customer_id", "the customer is not approved yet; a quote needs an approved customer (Q1)")
     if list_amount <= 0:

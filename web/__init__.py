@@ -48,12 +48,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from web.api import api_bp
     from web.auth import auth_bp
+    from web.customers import customers_bp
+    from web.data_io import data_io_bp
     from web.inbox import inbox_bp
+    from web.pool import pool_bp
     from web.processes import processes_bp
     from web.quotes import quotes_bp
+    from web.sales import sales_bp
     from web.vendor import vendor_bp
 
-    for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp):
+    for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp, customers_bp, pool_bp, sales_bp, data_io_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies

@@ -28,11 +28,13 @@ def setup(app) -> None:
     """Roles, shipped diagrams (version 1 on a new database) and demo data into an empty database."""
     from engine.definitions import deploy_shipped
     from models.demo import database_is_empty, ensure_roles, load_demo
+    from models.stages import ensure_default_stages
 
     session = app.extensions["session_factory"]()
     try:
         empty = database_is_empty(session)
         ensure_roles(session)
+        ensure_default_stages(session)
         deploy_shipped(session)
         if empty:
             load_demo(session)
@@ -42,6 +44,34 @@ def setup(app) -> None:
         session.commit()
     finally:
         session.close()
+
+
+def _as_of(value: str):
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--as-of must be a date like 2027-03-01, not {value!r}") from exc
+
+
+def _run_job(app, name: str, as_of) -> int:
+    import json
+
+    from engine import jobs
+    from models import clock
+
+    session = app.extensions["session_factory"]()
+    try:
+        summary = jobs.run(session, name, as_of or clock.now())
+        session.commit()
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    finally:
+        session.close()
+    print(json.dumps(summary, ensure_ascii=False, default=str))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     dep = sub.add_parser("deploy", help="deploy a BPMN file as the next version")
     dep.add_argument("file", type=Path)
+    jobs = sub.add_parser("jobs", help="background jobs").add_subparsers(dest="jobs_cmd", required=True)
+    run_job = jobs.add_parser("run", help="run one job once, e.g. `crm jobs run public-pool --as-of 2027-03-01`")
+    run_job.add_argument("name")
+    run_job.add_argument("--as-of", type=_as_of, default=None, help="the date the job runs as of (YYYY-MM-DD)")
+    demo = sub.add_parser("demo", help="generate a realistic data set into DATABASE_URL")
+    demo.add_argument("--scale", type=int, required=True, help="number of customers")
     args = parser.parse_args(argv)
 
     from web import create_app
@@ -70,6 +106,17 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"serving on http://{args.host}:{args.port}/", flush=True)
         waitress_serve(app, host=args.host, port=args.port, threads=8)
+    elif args.cmd == "jobs":
+        return _run_job(app, args.name, args.as_of)
+    elif args.cmd == "demo":
+        from models.scale_demo import generate
+
+        session = app.extensions["session_factory"]()
+        try:
+            generate(session, args.scale, progress=lambda done, total: print(f"\r{done:,}/{total:,}", end="", flush=True))
+            print()
+        finally:
+            session.close()
     elif args.cmd == "deploy":
         from engine.definitions import deploy
         from engine.safe_xml import DiagramError

@@ -41,7 +41,8 @@ ZH: dict[str, str] = {
     "Only approved customers of yours can be quoted.": "只能为已审核通过的本人客户报价。",
     "Language": "语言", "Process instance": "流程实例", "Current step": "当前步骤",
     "Approval chain": "审批链", "The diagram viewer is not installed (run make run).": "流程图组件未安装（请运行 make run）。",
-    "Overdue": "已超期", "Page not found.": "页面不存在。", "You may not do this.": "无权执行此操作。",
+    "Overdue": "已超期", "Public pool": "公海", "Leads": "商机", "Opportunities": "销售机会",
+    "Import / export": "导入导出", "Page not found.": "页面不存在。", "You may not do this.": "无权执行此操作。",
     "Someone else already handled this task.": "该任务已被他人处理。",
     "Region": "区域", "Industry": "行业", "Owner": "负责人", "Back": "返回",
     "Skip to content": "跳到正文", "Menu": "菜单", "Decision": "审批结果",
@@ -61,7 +62,11 @@ ZH: dict[str, str] = {
     "quote amount cannot exceed the list amount": "报价金额不能高于目录价金额。",
 }
 
-ROLE_NAMES_EN = {}
+
+
+def add_translations(catalogue: dict[str, str]) -> None:
+    """Each area registers its own Chinese labels (keys are the English text)."""
+    ZH.update(catalogue)
 
 
 def current_locale() -> str:

@@ -77,4 +77,4 @@ def query_args(schema: Schema) -> dict:
     return schema.load(request.args.to_dict())
 
 
-from web.api import routes  # noqa: F401  (registers the routes)
+from web.api import customers, data_io, pool, routes, sales  # noqa: F401  (register the routes)

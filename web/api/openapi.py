@@ -41,6 +41,17 @@ PAGE = [{"in": "query", "name": "limit", "schema": {"type": "integer", "minimum"
         {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0, "maximum": 10_000_000}}]
 
 
+# Areas register their paths and schemas here when their route module is imported.
+EXTRA_PATHS: dict[str, dict] = {}
+EXTRA_SCHEMAS: dict[str, type] = {}
+
+
+def register(paths: dict[str, dict], schemas: dict[str, type]) -> None:
+    """Add an area's operations (built with `op`/`list_op`, schemas by name) to the document."""
+    EXTRA_PATHS.update(paths)
+    EXTRA_SCHEMAS.update(schemas)
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict:
     spec = APISpec(title="BPMN CRM API", version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
@@ -86,6 +97,9 @@ def openapi_document() -> dict:
                                                   (200, "TaskOut"), body="TaskCompleteIn",
                                                   errors=(401, 403, 404, 409, 422))},
     }
+    for name, schema in EXTRA_SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    paths.update(EXTRA_PATHS)
     paths["/process-definitions"]["post"]["responses"]["422"] = {
         "description": "the diagram was refused; each error names the element", **_json("DiagramErrorResponse")}
     doc = spec.to_dict()
@@ -119,3 +133,9 @@ def _resolve_refs(node):
     if isinstance(node, list):
         return [_resolve_refs(v) for v in node]
     return node
+
+
+# Public names for the areas' route modules.
+op = _op
+list_op = _list_op
+json_content = _json

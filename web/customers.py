@@ -1,0 +1,6 @@
+"""Customers, contacts, collaborators and conflict cases (C1, C2, E1–E5)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+customers_bp = Blueprint("customers", __name__)

@@ -1,0 +1,6 @@
+"""The public pool (公海): warnings, claiming, returning, undo (T1–T3)."""
+from __future__ import annotations
+
+from flask import Blueprint
+
+pool_bp = Blueprint("pool", __name__)
