@@ -1,2 +1,3 @@
 """Running BPMN: definitions and versions, instances, human tasks, assignment, sandbox, connectors."""
-from engine import crm_connectors  # noqa: F401  (registers the CRM connectors)
+# Imported for their registrations: connectors (quotes, customer review, conflicts) and jobs.
+from engine import crm_connectors, customer_flows, pool_jobs  # noqa: F401

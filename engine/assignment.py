@@ -14,6 +14,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from models.org import User
 from models.process import HumanTask
 
+# O4 "an assistant acts for his manager", read the other way round for the steps the policy gives to
+# "the department manager OR the assistant" (E2 new-customer review, F2 closure confirmation): such a
+# step sits in the assistant's lane, and the manager of the same department may act on it too. A task
+# in the manager's own lane (Q1 quote approval, K1 contracts) stays the manager's.
+# task role -> roles whose holders (in the same scope) are candidates as well
+ROLE_ALSO: dict[str, tuple[str, ...]] = {"dept_assistant": ("dept_manager",)}
+
+
+def _task_roles_for(grant_role: str) -> list[str]:
+    """The task roles a grant of `grant_role` makes one a candidate for."""
+    return [grant_role, *(task_role for task_role, also in ROLE_ALSO.items() if grant_role in also)]
+
+
 _LANE_CODE = re.compile(r"^(?:.*[(（]\s*)?([a-z][a-z0-9_]*)\s*[)）]?\s*$")
 
 
@@ -29,7 +42,8 @@ def candidate_filter(user: User) -> ColumnElement[bool]:
     """SQL condition: unassigned open tasks that `user` may claim. Uses ix_human_task_claimable."""
     clauses = []
     for grant in user.grants:
-        scope = [HumanTask.role_code == grant.role_code]
+        roles = _task_roles_for(grant.role_code)
+        scope = [HumanTask.role_code == roles[0] if len(roles) == 1 else HumanTask.role_code.in_(roles)]
         if grant.department_id is not None:
             scope.append(HumanTask.department_id == grant.department_id)
         elif grant.sector_id is not None:
@@ -42,7 +56,7 @@ def candidate_filter(user: User) -> ColumnElement[bool]:
 
 def is_candidate(user: User, task: HumanTask) -> bool:
     for grant in user.grants:
-        if grant.role_code != task.role_code:
+        if task.role_code not in _task_roles_for(grant.role_code):
             continue
         if grant.department_id is not None:
             if grant.department_id == task.department_id:

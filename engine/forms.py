@@ -29,7 +29,21 @@ class AcknowledgeForm(Schema):
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-FORMS: dict[str, type[Schema]] = {"approval": ApprovalForm, "acknowledge": AcknowledgeForm}
+CONFLICT_DECISIONS = ("keep", "transfer", "joint")
+
+
+class ConflictDecisionForm(Schema):
+    """C2: sales management keeps the owner, transfers the customer to the claimant, or lets both follow it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    decision = fields.String(required=True, validate=validate.OneOf(CONFLICT_DECISIONS))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+FORMS: dict[str, type[Schema]] = {"approval": ApprovalForm, "acknowledge": AcknowledgeForm,
+                                  "conflict_decision": ConflictDecisionForm}
 
 
 def load_form(form: str, data: Any) -> dict[str, Any]:

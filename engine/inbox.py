@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, aliased, defer, lazyload
 
 from engine.assignment import candidate_filter, may_see
 from models import access
-from models.crm import Quote
+from models.crm import ConflictCase, Customer, Quote
 from models.org import User
 from models.process import HumanTask, InstanceEvent, ProcessInstance
 
@@ -90,9 +90,23 @@ def may_view_instance(session: Session, user: User, instance: ProcessInstance) -
         or_(HumanTask.completed_by == user.id, HumanTask.assignee_id == user.id, candidate_filter(user)))))
     if involved:
         return True
-    if instance.subject_type == "quote":
-        return bool(session.scalar(select(exists().where(Quote.id == instance.subject_id, access.quote_filter(user)))))
-    return False
+    subject = _SUBJECT_VISIBILITY.get(instance.subject_type or "")
+    if subject is None:
+        return False
+    return bool(session.scalar(select(exists().where(subject(user, instance.subject_id)))))
+
+
+def _conflict_party(user: User, case_id: int):
+    return and_(ConflictCase.id == case_id, or_(ConflictCase.owner_id == user.id, ConflictCase.claimant_id == user.id,
+                                                ConflictCase.opened_by == user.id))
+
+
+# subject type -> (user, subject id) -> SQL condition "user may see that record"
+_SUBJECT_VISIBILITY = {
+    "quote": lambda user, sid: and_(Quote.id == sid, access.quote_filter(user)),
+    "customer": lambda user, sid: and_(Customer.id == sid, access.customer_filter(user)),
+    "conflict_case": _conflict_party,
+}
 
 
 def visible_task(session: Session, user: User, task_id: int) -> HumanTask | None:

@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "activity.rep_week_min": 1,          # U3 activities per rep per week
     "activity.record_month_days": 30,    # U3 every lead / opportunity needs one activity per month
     "lead.follow_up_days": 3,            # P3 a routed lead is followed up within this many days
+    "lead.rights_flag_limit": 3,         # P3 this many late follow-ups …
+    "lead.rights_window_days": 90,       # … within this many days remove the rep's lead rights
 }
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import request
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 MAX_ID = 2**31 - 1
 MAX_PAGE = 100_000
@@ -14,10 +14,10 @@ class IdConverter(BaseConverter):
     regex = r"[1-9][0-9]{0,9}"
 
     def to_python(self, value: str) -> int:
+        # An id too large for the database becomes 0, which names no record: the view answers 404.
+        # (Refusing the match instead makes werkzeug answer 405 when another method's rule matches.)
         number = int(value)
-        if number > MAX_ID:
-            raise ValidationError()
-        return number
+        return number if number <= MAX_ID else 0
 
     def to_url(self, value: int) -> str:
         return str(int(value))

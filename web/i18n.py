@@ -41,6 +41,7 @@ ZH: dict[str, str] = {
     "Only approved customers of yours can be quoted.": "只能为已审核通过的本人客户报价。",
     "Language": "语言", "Process instance": "流程实例", "Current step": "当前步骤",
     "Approval chain": "审批链", "The diagram viewer is not installed (run make run).": "流程图组件未安装（请运行 make run）。",
+    "Keep the owner": "维持原负责人", "Transfer": "转给申请人", "Follow jointly": "共同跟进", "Phone": "电话",
     "Overdue": "已超期", "Public pool": "公海", "Leads": "商机", "Opportunities": "销售机会",
     "Import / export": "导入导出", "Page not found.": "页面不存在。", "You may not do this.": "无权执行此操作。",
     "Someone else already handled this task.": "该任务已被他人处理。",

@@ -5,9 +5,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from engine import inbox, runtime
+from engine.assignment import may_act
 from engine.errors import EngineError, InvalidData
 from models import clock
-from models.crm import Quote
+from models.crm import Customer, Quote
 from web.db import db
 from web.errors import run_write
 from web.forms import page_arg, text_field
@@ -15,6 +16,12 @@ from web.i18n import gettext as _
 from web.vendor import viewer_installed
 
 inbox_bp = Blueprint("inbox", __name__)
+# The buttons each task form offers: (decision value, label, css class), in the order users expect.
+DECISION_BUTTONS = {
+    "approval": [("approve", "Approve", "approve"), ("reject", "Reject", "reject")],
+    "conflict_decision": [("keep", "Keep the owner", "approve"), ("transfer", "Transfer", "secondary"),
+                          ("joint", "Follow jointly", "secondary")],
+}
 TABS = ("todo", "done", "started")
 
 
@@ -43,10 +50,11 @@ def task_page(task_id: int):
         abort(404)
     instance = task.instance
     quote = session.get(Quote, instance.subject_id) if instance.subject_type == "quote" else None
-    from engine.assignment import may_act
-
+    customer = session.get(Customer, instance.subject_id) if instance.subject_type == "customer" else None
     return render_template(
-        "task.html", task=task, instance=instance, quote=quote, can_act=task.status == "open" and may_act(current_user, task),
+        "task.html", task=task, instance=instance, quote=quote, customer=customer,
+        decisions=DECISION_BUTTONS.get(task.form, DECISION_BUTTONS["approval"]),
+        can_act=task.status == "open" and may_act(current_user, task),
         history=inbox.history(session, instance.id), open_tasks=inbox.open_tasks_of(session, instance.id),
         viewer=viewer_installed(), errors={},
     )

@@ -64,7 +64,6 @@ def openapi_document() -> dict:
     paths = {
         "/auth/token": {"post": _op("Exchange username and password for a bearer token", (200, "TokenResponse"),
                                     body="TokenRequest", errors=(401, 422, 429), auth=False)},
-        "/customers": {"get": _list_op("Customers visible to you", "CustomerOut", PAGE)},
         "/quotes": {
             "post": _op("Create a quote and submit it for approval (Q1)", (201, "QuoteOut"), body="QuoteIn",
                         errors=(401, 422)),

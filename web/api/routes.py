@@ -12,7 +12,7 @@ from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from models import access
 from models.auth import RateLimited, authenticate, issue_token
 from models.base import write_transaction
-from models.crm import Customer, Quote
+from models.crm import Quote
 from models.process import ProcessDefinition, ProcessInstance
 from models.quotes import QuoteRefused
 from web.api import ApiError, api_bp, current_api_user, error, json_body, query_args, token_required
@@ -56,15 +56,6 @@ def token():
         value = issue_token(session, user, lifetime=timedelta(hours=hours))
         session.commit()
     return s.TokenResponse().dump({"token": value, "token_type": "Bearer", "expires_in": hours * 3600})
-
-
-@api_bp.get("/customers")
-@token_required
-def customers():
-    page = query_args(s.PageQuery())
-    rows = db().scalars(select(Customer).where(access.customer_filter(current_api_user()))
-                        .order_by(Customer.id).limit(page["limit"]).offset(page["offset"]))
-    return {"items": s.CustomerOut(many=True).dump(rows)}
 
 
 def _history(instance_id: int) -> list[dict]:
