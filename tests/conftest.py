@@ -6,8 +6,11 @@ skipped with a loud notice, unless REQUIRE_POSTGRES=1 (CI), which turns that int
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import uuid
 import warnings
@@ -89,6 +92,10 @@ def _wipe(engine) -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
+_ATTACHMENTS = Path(tempfile.mkdtemp(prefix="crm-test-attachments-"))
+atexit.register(shutil.rmtree, _ATTACHMENTS, True)
+
+
 def fresh_app(database_url: str, **config):
     """An app on a wiped database with roles, shipped diagrams and demo data."""
     from web import create_app
@@ -96,7 +103,8 @@ def fresh_app(database_url: str, **config):
 
     clock.reset()
     app = create_app({"DATABASE_URL": database_url, "TESTING": True, "WTF_CSRF_ENABLED": False,
-                      "LOGIN_MAX_FAILURES": 5, "SECRET_KEY": "test-secret", **config})
+                      "LOGIN_MAX_FAILURES": 5, "SECRET_KEY": "test-secret",
+                      "ATTACHMENT_DIR": str(_ATTACHMENTS), **config})
     _wipe(app.extensions["db_engine"])
     setup(app)
     return app

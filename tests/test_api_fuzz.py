@@ -49,6 +49,9 @@ BUSINESS_RULE_422 = [
     ("POST", "/customers"), ("PATCH", "/customers/{customer_id}"), ("POST", "/customers/{customer_id}/contacts"),
     ("PATCH", "/contacts/{contact_id}"), ("POST", "/customers/{customer_id}/shares"),
     ("PUT", "/customers/{customer_id}/company-details"), ("POST", "/conflict-cases"),
+    ("PATCH", "/leads/{lead_id}"), ("POST", "/leads/{lead_id}/assign"), ("POST", "/opportunities"),
+    ("PATCH", "/opportunities/{opportunity_id}"), ("POST", "/opportunities/{opportunity_id}/stage"),
+    ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [
