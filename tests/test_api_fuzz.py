@@ -51,7 +51,7 @@ BUSINESS_RULE_422 = [
     ("PUT", "/customers/{customer_id}/company-details"), ("POST", "/conflict-cases"),
     ("PATCH", "/leads/{lead_id}"), ("POST", "/leads/{lead_id}/assign"), ("POST", "/opportunities"),
     ("PATCH", "/opportunities/{opportunity_id}"), ("POST", "/opportunities/{opportunity_id}/stage"),
-    ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"),
+    ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"), ("GET", "/pool"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [
