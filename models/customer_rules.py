@@ -35,9 +35,9 @@ def with_check_character(first17: str) -> str:
 
 
 def pinyin_initials(name: str) -> str:
-    """'北京华信科技有限公司' → 'bjhxkjyxgs' (search by pinyin initials)."""
+    """Initials for search, letters and digits only: '杭州 西湖（科技）有限公司' → 'hzxhkjyxgs'."""
     letters = lazy_pinyin(name or "", style=Style.FIRST_LETTER, errors=lambda chars: list(chars))
-    return "".join(letters).lower().replace(" ", "")[:200]
+    return "".join(ch for ch in "".join(letters).lower() if ch.isascii() and ch.isalnum())[:200]
 
 
 def phone_error(phone: str) -> str | None:

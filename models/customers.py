@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import access, audit, clock, settings
 from models.crm import CUSTOMER_KINDS, Contact, Customer, RecordShare
-from models.customer_rules import credit_code_error, normalized, phone_error
-from models.customer_rules import pinyin_initials as _pinyin
+from models.customer_rules import credit_code_error, normalized, phone_error, pinyin_initials
 from models.flags import Flag
 from models.org import User, UserRole
 from models.sales import Opportunity
@@ -57,11 +56,6 @@ class CustomerError(Exception):
 
 def not_found(what: str = "customer") -> CustomerError:
     return CustomerError(404, f"{what} not found")
-
-
-def pinyin_initials(name: str) -> str:
-    """Initials for search, letters and digits only: '杭州 西湖（科技）有限公司' → 'hzxhkjyxgs'."""
-    return "".join(ch for ch in _pinyin(name) if ch.isascii() and ch.isalnum())
 
 
 # ---------------------------------------------------------------- reading

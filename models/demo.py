@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models import audit, clock
 from models.auth import hash_password
 from models.crm import Contact, Customer
+from models.customer_rules import pinyin_initials
 from models.normalize import normalize_name
 from models.org import ROLES, Company, Department, Group, Role, Sector, User, UserRole
 from models.pool import touch_contact
@@ -42,6 +43,9 @@ DEMO_USERS: dict[str, tuple[str, str | None, str | None, list[tuple[str, str]]]]
     "admin": ("系统管理员", None, None, [("system_admin", "group")]),
     "grouplead": ("集团领导", None, None, [("group_management", "group")]),
 }
+
+# O6: exports only by users allowed to export
+EXPORTERS = {"mgr1", "salesmgmt1", "mgr3"}
 
 DEMO_CUSTOMERS = [
     ("rep1", "北京华信科技有限公司", "91110108MA01ABCD1E", "华北", "制造业"),
@@ -130,6 +134,7 @@ def load_demo(session: Session) -> bool:
     users: dict[str, User] = {}
     for username, (name, sector, dept, grants) in DEMO_USERS.items():
         user = User(username=username, display_name=name, password_hash=password_hash,
+                    can_export=username in EXPORTERS,
                     sector_id=sectors[sector].id if sector else None,
                     department_id=depts[dept].id if dept else None)
         session.add(user)
@@ -143,11 +148,13 @@ def load_demo(session: Session) -> bool:
     for owner, name, code, region, industry in DEMO_CUSTOMERS:
         rep = users[owner]
         session.add(Customer(sector_id=rep.sector_id, department_id=rep.department_id, owner_id=rep.id, name=name,
-                             name_normalized=normalize_name(name), credit_code=code, status="approved",
+                             name_normalized=normalize_name(name), pinyin_initials=pinyin_initials(name),
+                             credit_code=code, status="approved",
                              region=region, industry=industry))
     session.add(Customer(sector_id=users["rep1"].sector_id, department_id=users["rep1"].department_id,
                          owner_id=users["rep1"].id, name="深圳前海新创有限公司",
-                         name_normalized=normalize_name("深圳前海新创有限公司"), status="pending",
+                         name_normalized=normalize_name("深圳前海新创有限公司"),
+                         pinyin_initials=pinyin_initials("深圳前海新创有限公司"), status="pending",
                          region="华南", industry="金融"))
     session.flush()
     ensure_default_stages(session)

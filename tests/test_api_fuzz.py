@@ -52,6 +52,7 @@ BUSINESS_RULE_422 = [
     ("PATCH", "/leads/{lead_id}"), ("POST", "/leads/{lead_id}/assign"), ("POST", "/opportunities"),
     ("PATCH", "/opportunities/{opportunity_id}"), ("POST", "/opportunities/{opportunity_id}/stage"),
     ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"), ("GET", "/pool"),
+    ("POST", "/imports"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [
