@@ -45,14 +45,14 @@ def may_export(user: User) -> bool:
     return bool(user.is_active and user.can_export)
 
 
-def _conditions(user: User, filters: ExportFilters) -> list:
+def _conditions(user: User, filters: ExportFilters, dialect: str) -> list:
     conds = [access.customer_filter(user)]
     if filters.status:
         if filters.status not in CUSTOMER_STATUSES:
             raise InvalidData({"status": [f"one of {', '.join(CUSTOMER_STATUSES)}"]})
         conds.append(Customer.status == filters.status)
     if filters.q:
-        conds.append(customer_ops.search_clause(filters.q))
+        conds.append(customer_ops.search_clause(filters.q, dialect))
     return conds
 
 
@@ -69,7 +69,7 @@ def export_customers(session: Session, user: User, filters: ExportFilters, out: 
     """Write the visible customers matching `filters` as .xlsx into `out`; audit it. Returns the count."""
     if not may_export(user):
         raise Forbidden("you are not allowed to export customer data (O6)")
-    conds = _conditions(user, filters)
+    conds = _conditions(user, filters, session.get_bind().dialect.name)
     count = session.scalar(select(func.count()).select_from(Customer).where(and_(*conds)))
     if count > MAX_EXPORT_ROWS:
         message = (f"{count:,} customers match; at most {MAX_EXPORT_ROWS:,} can be exported at once: "

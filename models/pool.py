@@ -215,18 +215,18 @@ def pool_filter(user: User) -> ColumnElement[bool]:
     return and_(access.customer_filter(user), Customer.owner_id.is_(None))
 
 
-def search_clause(q: str | None) -> ColumnElement[bool]:
+def search_clause(q: str | None, dialect: str = "sqlite") -> ColumnElement[bool]:
     """Name (normalised), pinyin initials or phone: the customer list's search, so both behave alike."""
     if not q or not q.strip():
         return true()
     from models.customers import search_clause as customer_search
 
-    return customer_search(q)
+    return customer_search(q, dialect)
 
 
 def pool_customers(session: Session, user: User, q: str | None, limit: int, offset: int) -> list[Customer]:
     return list(session.scalars(
-        select(Customer).where(pool_filter(user), search_clause(q))
+        select(Customer).where(pool_filter(user), search_clause(q, session.get_bind().dialect.name))
         .order_by(Customer.pool_since.desc().nulls_last(), Customer.id.desc()).limit(limit).offset(offset)))
 
 

@@ -45,10 +45,23 @@ def _has_trgm(bind) -> bool:
     return True
 
 
+# The distinct character pairs of a text: '华信科技' → {华信, 信科, 科技}. A GIN index on them serves the
+# two-character name fragments that trigram indexes cannot (models.customers.search_clause).
+BIGRAMS_FUNCTION = """
+CREATE OR REPLACE FUNCTION crm_bigrams(t text) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(array_agg(DISTINCT substr(t, i, 2)), '{}'::text[])
+  FROM generate_series(1, char_length(t) - 1) AS i
+$$
+"""
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
+    op.execute(BIGRAMS_FUNCTION)
+    op.execute("CREATE INDEX IF NOT EXISTS ix_customer_name_bigrams ON customer USING gin (crm_bigrams(name_normalized))")
     op.execute("CREATE INDEX IF NOT EXISTS ix_customer_sector_created ON customer (sector_id, created_at, id)")
     # a finer histogram: the planner then sees that a 3+ character name fragment is rare and takes the
     # trigram index instead of walking the created_at order of the whole sector
@@ -63,5 +76,7 @@ def downgrade() -> None:
         return
     for name in TRGM_INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
+    op.execute("DROP INDEX IF EXISTS ix_customer_name_bigrams")
+    op.execute("DROP FUNCTION IF EXISTS crm_bigrams(text)")
     op.execute("DROP INDEX IF EXISTS ix_customer_sector_created")
     op.execute("ALTER TABLE customer ALTER COLUMN name_normalized SET STATISTICS -1")
