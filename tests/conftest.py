@@ -201,3 +201,26 @@ def chromium_path() -> str:
 
 def customer_ids(api: Api, username: str) -> list[int]:
     return [c["id"] for c in api.as_(username).get("/customers").get_json()["items"] if c["status"] == "approved"]
+
+
+def run_in_parallel(factory, work, workers: int = 2) -> list:
+    """Start `work(session)` in `workers` threads at once, each with its own session; results or exceptions."""
+    barrier = threading.Barrier(workers)
+    results: list = [None] * workers
+
+    def run(i: int) -> None:
+        session = factory()
+        try:
+            barrier.wait()
+            results[i] = work(session)
+        except Exception as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            results[i] = exc
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results

@@ -5,7 +5,6 @@ Real SQLite and PostgreSQL (TEST_DB). The pool sweep's own tests are in test_poo
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
@@ -21,6 +20,7 @@ from models.flags import Flag
 from models.normalize import normalize_name
 from models.org import Sector, User
 from models.sales import Activity, Lead, Opportunity
+from tests.conftest import run_in_parallel
 
 
 def user(session, username: str) -> User:
@@ -163,25 +163,7 @@ def test_U3_two_concurrent_flag_runs_raise_each_flag_once(app, session):
     for _ in range(10):
         lead(session, "rep1", created_at=as_of - timedelta(days=40))
     session.commit()
-    factory = app.extensions["session_factory"]
-    barrier = threading.Barrier(2)
-    results: list = [None, None]
-
-    def worker(i: int) -> None:
-        s = factory()
-        try:
-            barrier.wait()
-            results[i] = run_job(s, "activity-flags", as_of)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            results[i] = exc
-        finally:
-            s.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = run_in_parallel(app.extensions["session_factory"], lambda s: run_job(s, "activity-flags", as_of))
     assert all(isinstance(r, dict) for r in results), results
     fresh(session)
     assert sum(r["raised"]["lead_no_monthly_activity"] for r in results) == 10

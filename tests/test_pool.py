@@ -20,6 +20,7 @@ from models.crm import Customer, PoolMove
 from models.normalize import normalize_name
 from models.org import Sector, User
 from models.pool import days_since_contact, touch_contact
+from tests.conftest import run_in_parallel
 
 
 def user(session, username: str) -> User:
@@ -201,25 +202,7 @@ def test_T2_two_concurrent_sweeps_move_each_customer_once(app, session):
     ids = [add_customer(session, "rep1" if i % 2 else "rep2", f"并发清扫{i}有限公司",
                         last_contact_at=as_of - timedelta(days=100 + i)).id for i in range(40)]
     session.commit()
-    factory = app.extensions["session_factory"]
-    barrier = threading.Barrier(2)
-    results: list = [None, None]
-
-    def worker(i: int) -> None:
-        s = factory()
-        try:
-            barrier.wait()
-            results[i] = run_job(s, "public-pool", as_of)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            results[i] = exc
-        finally:
-            s.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    results = run_in_parallel(app.extensions["session_factory"], lambda s: run_job(s, "public-pool", as_of))
     assert all(isinstance(r, dict) for r in results), results
     assert results[0]["moved"] + results[1]["moved"] == len(ids)
     fresh(session)
