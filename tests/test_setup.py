@@ -40,3 +40,27 @@ def test_demo_data_is_never_loaded_into_a_database_with_data(session):
     session.flush()
     assert session.scalar(select(func.count()).select_from(User)) == users
     assert session.scalar(select(func.count()).select_from(Customer)) == customers
+
+
+def test_O1_group_companies_sectors_departments_and_roles(session):
+    """O1: the group has companies and sectors; sectors have departments and people; every role exists."""
+    from models.org import ROLES, Company, Department, Group, Role, Sector
+
+    assert session.scalar(select(func.count()).select_from(Group)) == 1
+    assert session.scalar(select(func.count()).select_from(Company)) >= 1
+    sectors = {s.code: s.id for s in session.scalars(select(Sector))}
+    assert set(sectors) == {"S1", "S2"}
+    depts = session.execute(select(Department.code, Department.sector_id)).all()
+    assert ("D1", sectors["S1"]) in depts and ("D3", sectors["S2"]) in depts
+    assert set(session.scalars(select(Role.code))) == set(ROLES)
+    people = session.execute(select(User.username, User.sector_id)).all()
+    assert ("rep1", sectors["S1"]) in people and ("rep3", sectors["S2"]) in people
+
+
+def test_O1_agents_and_joint_ventures_are_kinds_of_organisation_and_customer():
+    """O1/E6: agents and joint ventures are organisations (companies) and kinds of customer."""
+    from models.crm import CUSTOMER_KINDS
+    from models.org import COMPANY_KINDS
+
+    assert {"agent", "joint_venture"} <= set(COMPANY_KINDS)
+    assert {"agent", "joint_venture", "end_customer", "direct"} <= set(CUSTOMER_KINDS)
