@@ -1,8 +1,10 @@
 """Errors the engine raises; the web layer maps each to one HTTP status."""
 from __future__ import annotations
 
+from models.errors import DomainError
 
-class EngineError(Exception):
+
+class EngineError(DomainError):
     status = 400
 
 
@@ -27,7 +29,11 @@ class InvalidData(EngineError):
 
     def __init__(self, errors: dict[str, list[str]]):
         super().__init__("; ".join(f"{k}: {', '.join(v)}" for k, v in errors.items()))
-        self.errors = errors
+        self._errors = errors
+
+    @property
+    def errors(self) -> dict[str, list[str]]:
+        return self._errors
 
 
 class ProcessError(EngineError):

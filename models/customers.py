@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from models import access, audit, clock, settings
 from models.crm import CUSTOMER_KINDS, Contact, Customer, RecordShare
 from models.customer_rules import credit_code_error, normalized, phone_error, pinyin_initials
+from models.errors import DomainError
 from models.flags import Flag
 from models.org import User, UserRole
 from models.sales import Opportunity
@@ -42,16 +43,25 @@ COMPANY_DETAIL_KEYS = ("legal_representative", "registered_capital", "registered
                        "bank_account", "tax_number", "invoice_title", "invoice_address", "invoice_phone", "website")
 
 
-class CustomerError(Exception):
+class CustomerError(DomainError):
     """A refusal: `status` 403/404/409/422, `field` the input at fault, `extra` more JSON for the client."""
+
+    # what of `extra` a client may see: the duplicate check's answers, never the owner (C1)
+    PUBLIC_EXTRA = ("similar", "similar_count", "in_pool", "conflict_possible", "customer_id")
 
     def __init__(self, status: int, message: str, field_name: str | None = None, **extra: Any):
         super().__init__(message)
-        self.status, self.message, self.field, self.extra = status, message, field_name, extra
+        self.status, self.field, self.extra = status, field_name, extra
 
     @property
     def errors(self) -> dict[str, list[str]] | None:
+        every = self.extra.get("all_errors")
+        if every:
+            return {k: [v] for k, v in every.items()}
         return {self.field: [self.message]} if self.field else None
+
+    def body(self) -> dict[str, Any]:
+        return super().body() | {k: self.extra[k] for k in self.PUBLIC_EXTRA if k in self.extra}
 
 
 def not_found(what: str = "customer") -> CustomerError:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from models import access, audit, clock, settings
 from models.crm import Customer
 from models.customer_rules import phone_error
+from models.errors import DomainError
 from models.org import User, UserRole
 from models.sales import LEAD_SOURCES, Lead
 
@@ -35,12 +36,12 @@ LIMITS = {"company_name": 200, "contact_name": 100, "phone": 40, "email": 200, "
 
 
 # ---- errors shared by the sales operations (leads, opportunities, activities, attachments) -------------------
-class SalesError(Exception):
+class SalesError(DomainError):
     status = 400
 
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
-        self.message, self.field = message, field
+        self.field = field
 
     @property
     def errors(self) -> dict[str, list[str]] | None:

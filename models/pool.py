@@ -41,6 +41,7 @@ from models import access, audit, clock, settings
 from models.audit import AuditLog
 from models.base import write_transaction
 from models.crm import Customer, PoolMove
+from models.errors import DomainError
 from models.org import Sector, User
 
 CLAIM_ROLES = frozenset({"sales_rep", "channel_rep"})
@@ -49,15 +50,14 @@ UNDO_ROLE = "sales_mgmt_manager"
 SWEPT_STATUS = "approved"
 
 
-class PoolError(Exception):
-    """A refusal carrying its HTTP status (models do not import the engine or the web layer)."""
+class PoolError(DomainError):
+    """A refusal carrying its HTTP status; pages translate `template`, then fill in `params`."""
 
     status = 400
 
     def __init__(self, template: str, **params: Any):
-        self.template, self.params = template, params  # pages translate the template, then fill it in
-        self.message = template % params if params else template
-        super().__init__(self.message)
+        self.template, self.params = template, params
+        super().__init__(template % params if params else template)
 
 
 class NotFound(PoolError):

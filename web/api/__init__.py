@@ -7,8 +7,8 @@ from flask import Blueprint, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from engine.errors import EngineError, InvalidData
 from models.auth import user_for_token
+from models.errors import DomainError
 from web.db import db
 
 api_bp = Blueprint("api", __name__)
@@ -38,9 +38,10 @@ def _validation_error(exc: ValidationError):
     return error(422, "invalid input", messages)
 
 
-@api_bp.errorhandler(EngineError)
-def _engine_error(exc: EngineError):
-    return error(exc.status, str(exc), exc.errors if isinstance(exc, InvalidData) else None)
+@api_bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    """Every refusal of an operation (engine, customers, pool, sales…): its status and body."""
+    return exc.body(), exc.status
 
 
 @api_bp.errorhandler(HTTPException)

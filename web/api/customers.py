@@ -32,20 +32,6 @@ NAME = r"^\s*[^\s\x00\ud800-\udfff][^\x00\ud800-\udfff]*$"
 EMAIL = r"^([^@\s\x00\ud800-\udfff]+@[^@\s.\x00\ud800-\udfff]+(\.[^@\s.\x00\ud800-\udfff]+)+)?$"
 
 
-@api_bp.errorhandler(ops.CustomerError)
-def _customer_error(exc: ops.CustomerError):
-    body = {"message": exc.message}
-    errors = exc.extra.get("all_errors")
-    if errors:
-        body["errors"] = {k: [v] for k, v in errors.items()}
-    elif exc.errors:
-        body["errors"] = exc.errors
-    for key in ("similar", "similar_count", "in_pool", "conflict_possible", "customer_id"):
-        if key in exc.extra:
-            body[key] = exc.extra[key]
-    return body, exc.status
-
-
 # ---------------------------------------------------------------- schemas
 
 class StrictBoolean(fields.Boolean):

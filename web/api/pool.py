@@ -95,11 +95,7 @@ class FlagsQuery(s.StrictSchema):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _call(operation):
-    try:
-        return run_write(operation)
-    except pool.PoolError as exc:
-        raise ApiError(exc.status, exc.message) from exc
+_call = run_write  # PoolErrors reach the API's DomainError handler as they are
 
 
 def customer_json(customer: Customer, lim: dict[str, int] | None = None) -> dict:

@@ -45,19 +45,11 @@ def attachment_dir() -> Path:
     return Path(current_app.config.get("ATTACHMENT_DIR") or Path(current_app.instance_path) / "attachments")
 
 
-def _call(operation):
-    """Run one write operation; the sales errors become JSON with their status."""
-    try:
-        return run_write(operation)
-    except ld.SalesError as exc:
-        raise ApiError(exc.status, exc.message, exc.errors) from exc
+_call = run_write  # refusals reach the API's DomainError handler as they are
 
 
 def _read(operation):
-    try:
-        return operation()
-    except ld.SalesError as exc:
-        raise ApiError(exc.status, exc.message, exc.errors) from exc
+    return operation()
 
 
 def _in_range(value: int, what: str) -> int:
