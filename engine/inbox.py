@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased, defer, lazyload
 
+from engine import subjects
 from engine.assignment import candidate_filter, may_see
 from models import access
 from models.crm import ConflictCase, Customer, Quote
@@ -90,10 +91,10 @@ def may_view_instance(session: Session, user: User, instance: ProcessInstance) -
         or_(HumanTask.completed_by == user.id, HumanTask.assignee_id == user.id, candidate_filter(user)))))
     if involved:
         return True
-    subject = _SUBJECT_VISIBILITY.get(instance.subject_type or "")
-    if subject is None:
+    subject = subjects.get(instance.subject_type)
+    if subject is None or instance.subject_id is None:
         return False
-    return bool(session.scalar(select(exists().where(subject(user, instance.subject_id)))))
+    return bool(session.scalar(select(exists().where(subject.visible(user, instance.subject_id)))))
 
 
 def _conflict_party(user: User, case_id: int):
@@ -101,12 +102,10 @@ def _conflict_party(user: User, case_id: int):
                                                 ConflictCase.opened_by == user.id))
 
 
-# subject type -> (user, subject id) -> SQL condition "user may see that record"
-_SUBJECT_VISIBILITY = {
-    "quote": lambda user, sid: and_(Quote.id == sid, access.quote_filter(user)),
-    "customer": lambda user, sid: and_(Customer.id == sid, access.customer_filter(user)),
-    "conflict_case": _conflict_party,
-}
+subjects.register("quote", subjects.Subject(lambda user, sid: and_(Quote.id == sid, access.quote_filter(user))))
+subjects.register("customer", subjects.Subject(
+    lambda user, sid: and_(Customer.id == sid, access.customer_filter(user))))
+subjects.register("conflict_case", subjects.Subject(_conflict_party))
 
 
 def visible_task(session: Session, user: User, task_id: int) -> HumanTask | None:

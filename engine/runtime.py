@@ -6,7 +6,7 @@ an `EngineError` so the caller can roll back and answer with its status code.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,7 @@ from engine import assignment, connectors, definitions, forms
 from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessError
 from engine.sandbox import SandboxScriptEngine
 from engine.state import dump_state, load_state
-from models import audit, clock
+from models import audit, clock, workcalendar
 from models.org import User
 from models.process import HumanTask, InstanceEvent, ProcessInstance
 
@@ -233,16 +233,39 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list, actor_
             continue
         spec = spiff_task.task_spec
         props = (spec.extensions or {}).get("properties", {})
-        due_days = props.get("due_days")
+        now = clock.now()
         row = HumanTask(
             instance=instance, spiff_task_id=str(spiff_task.id), bpmn_id=spec.bpmn_id,
-            name=spec.bpmn_name or spec.bpmn_id, form=props.get("form", "approval"), role_code=assignment.lane_role(spec.lane),
-            sector_id=instance.sector_id, department_id=instance.department_id, status="open",
-            created_at=clock.now(),
-            due_at=clock.now() + timedelta(days=int(due_days)) if str(due_days or "").isdigit() else None,
+            name=spec.bpmn_name or spec.bpmn_id, form=props.get("form", "approval"),
+            role_code=assignment.lane_role(spec.lane), sector_id=instance.sector_id,
+            department_id=instance.department_id, status="open", created_at=now,
+            assignee_id=_explicit_assignee(spiff_task, props), due_at=_due_at(session, props, now),
+            escalate_to=(props.get("escalate_to") or None),
         )
         session.add(row)
         _event(session, instance, actor_id, "task_created", row)
+
+
+def _explicit_assignee(spiff_task, props: dict) -> int | None:
+    """A task may name its assignee: property `assignee` = the task-data variable holding a user id
+    (lead routing's routed rep, a multi-instance implementer)."""
+    variable = props.get("assignee")
+    if not variable:
+        return None
+    value = spiff_task.data.get(variable)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    return None
+
+
+def _due_at(session: Session, props: dict, now: datetime) -> datetime | None:
+    """Property `due_days` = working days (Chinese calendar with holidays and make-up workdays)."""
+    due_days = str(props.get("due_days") or "")
+    if not due_days.isdigit():
+        return None
+    return workcalendar.add_working_days(session, now, int(due_days))
 
 
 def _event(session: Session, instance: ProcessInstance, actor_id: int | None, kind: str,

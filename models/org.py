@@ -27,6 +27,8 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "impl_vp": ("实施服务副总裁", "Implementation vice-president", "sector"),
     "finance": ("财务", "Finance", "sector"),
     "implementer": ("实施人员", "Implementer", "sector"),
+    "impl_manager": ("实施部经理", "Implementation manager", "sector"),
+    "logistics": ("发货", "Shipping", "sector"),
     "customer_service": ("客服", "Customer service", "sector"),
     "sector_head": ("版块负责人", "Sector head", "sector"),
     "sector_admin": ("版块管理员", "Sector admin", "sector"),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models import clock
 from models.base import Base
 
-INSTANCE_STATUSES = ("running", "completed", "error", "cancelled")
+INSTANCE_STATUSES = ("running", "completed", "error", "cancelled", "withdrawn")
 TASK_STATUSES = ("open", "completed", "cancelled")
 
 
@@ -74,6 +74,7 @@ class HumanTask(Base):
         Index("ix_human_task_claimable", "status", "role_code", "department_id", "sector_id"),
         Index("ix_human_task_assignee", "assignee_id", "status"),
         Index("ix_human_task_done_by", "completed_by", "completed_at"),
+        Index("ix_human_task_due", "status", "due_at"),
         UniqueConstraint("instance_id", "spiff_task_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,6 +94,13 @@ class HumanTask(Base):
     completed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     decision: Mapped[str | None] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
+    # Due-date work (reminder before, escalation after); set by the deadline job, once each.
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    # "task" = a step of the diagram; "resubmit" = the step parked with the submitter after 驳回 to him.
+    kind: Mapped[str] = mapped_column(String(20), default="task")
+    # Role code that an overdue task escalates to (the user task's `escalate_to` property), if any.
+    escalate_to: Mapped[str | None] = mapped_column(String(40))
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined", innerjoin=True)
 

@@ -46,18 +46,28 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.jinja_env.globals.update(_=i18n.gettext, money=i18n.money, zhe=i18n.zhe, role_name=i18n.role_name,
                                  current_locale=i18n.current_locale)
 
+    from web.accounts import accounts_bp
     from web.api import api_bp
     from web.auth import auth_bp
+    from web.closures import closures_bp
+    from web.contracts import contracts_bp
     from web.customers import customers_bp
     from web.data_io import data_io_bp
+    from web.expenses import expenses_bp
     from web.inbox import inbox_bp
+    from web.lead_desk import lead_desk_bp
+    from web.notifications import notifications_bp
+    from web.orders import orders_bp
     from web.pool import pool_bp
     from web.processes import processes_bp
     from web.quotes import quotes_bp
     from web.sales import sales_bp
+    from web.task_actions import task_actions_bp
     from web.vendor import vendor_bp
 
-    for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp, customers_bp, pool_bp, sales_bp, data_io_bp):
+    for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp, customers_bp, pool_bp, sales_bp, data_io_bp,
+               task_actions_bp, notifications_bp, lead_desk_bp, contracts_bp, orders_bp, expenses_bp, closures_bp,
+               accounts_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies

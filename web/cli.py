@@ -29,12 +29,14 @@ def setup(app) -> None:
     from engine.definitions import deploy_shipped
     from models.demo import database_is_empty, ensure_roles, load_demo
     from models.stages import ensure_default_stages
+    from models.workcalendar import ensure_calendar
 
     session = app.extensions["session_factory"]()
     try:
         empty = database_is_empty(session)
         ensure_roles(session)
         ensure_default_stages(session)
+        ensure_calendar(session)
         deploy_shipped(session)
         if empty:
             load_demo(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from engine import inbox, runtime
+from engine import inbox, runtime, subjects
 from engine.assignment import may_act
 from engine.errors import EngineError, InvalidData
 from models import clock
@@ -51,8 +51,12 @@ def task_page(task_id: int):
     instance = task.instance
     quote = session.get(Quote, instance.subject_id) if instance.subject_type == "quote" else None
     customer = session.get(Customer, instance.subject_id) if instance.subject_type == "customer" else None
+    subject_hooks = subjects.get(instance.subject_type)
+    subject = (subject_hooks.load(session, instance.subject_id)
+               if subject_hooks and subject_hooks.load and instance.subject_id else None)
     return render_template(
-        "task.html", task=task, instance=instance, quote=quote, customer=customer,
+        "task.html", task=task, instance=instance, quote=quote, customer=customer, subject=subject,
+        subject_template=subject_hooks.template if subject is not None else None,
         decisions=DECISION_BUTTONS.get(task.form, DECISION_BUTTONS["approval"]),
         can_act=task.status == "open" and may_act(current_user, task),
         history=inbox.history(session, instance.id), open_tasks=inbox.open_tasks_of(session, instance.id),

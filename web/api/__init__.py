@@ -78,4 +78,17 @@ def query_args(schema: Schema) -> dict:
     return schema.load(request.args.to_dict())
 
 
-from web.api import customers, data_io, pool, routes, sales  # noqa: F401  (register the routes)
+from web.api import (  # noqa: F401  (register the routes)
+    accounts,
+    closures,
+    contracts,
+    customers,
+    data_io,
+    expenses,
+    lead_routing,
+    orders,
+    pool,
+    routes,
+    sales,
+    tasks,
+)

@@ -1,0 +1,4 @@
+"""(issue 4, in progress) pages: expenses."""
+from flask import Blueprint
+
+expenses_bp = Blueprint("expenses", __name__)
