@@ -5,6 +5,7 @@ Only declared fields reach the workflow, so an approver cannot overwrite process
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -44,6 +45,16 @@ class ConflictDecisionForm(Schema):
 
 FORMS: dict[str, type[Schema]] = {"approval": ApprovalForm, "acknowledge": AcknowledgeForm,
                                   "conflict_decision": ConflictDecisionForm}
+# Checks a form needs the database for (e.g. "the implementer must be an active implementer of the sector"):
+# form name -> check(session, task row, loaded values), raising InvalidData naming the field. Registered by
+# the area modules; run by runtime.complete_task after the schema and before anything changes.
+CHECKS: dict[str, Callable[[Any, Any, dict[str, Any]], None]] = {}
+
+
+def check_form(session: Any, task: Any, values: dict[str, Any]) -> None:
+    check = CHECKS.get(task.form)
+    if check is not None:
+        check(session, task, values)
 
 
 def load_form(form: str, data: Any) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
     if not assignment.may_act(user, task):
         raise Forbidden(f"you may not act on task {task_id}")
     values = forms.load_form(task.form, data)
+    forms.check_form(session, task, values)
     if comment is not None:
         values["comment"] = comment
     workflow = _load(session, instance, user.id)

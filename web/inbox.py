@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from engine import inbox, runtime, subjects
 from engine.assignment import may_act
 from engine.errors import EngineError, InvalidData
 from models import clock
 from models.crm import Customer, Quote
+from models.process import HumanTask
 from web.db import db
 from web.errors import run_write
 from web.forms import page_arg, text_field
@@ -22,6 +24,9 @@ DECISION_BUTTONS = {
     "conflict_decision": [("keep", "Keep the owner", "approve"), ("transfer", "Transfer", "secondary"),
                           ("joint", "Follow jointly", "secondary")],
 }
+# Forms with more than a decision and a comment: form name -> (partial template shown inside the task form,
+# parser(request.form) -> the extra data fields). Registered by the area web modules.
+FORM_FIELDS: dict = {}
 TABS = ("todo", "done", "started")
 
 
@@ -60,7 +65,7 @@ def task_page(task_id: int):
         decisions=DECISION_BUTTONS.get(task.form, DECISION_BUTTONS["approval"]),
         can_act=task.status == "open" and may_act(current_user, task),
         history=inbox.history(session, instance.id), open_tasks=inbox.open_tasks_of(session, instance.id),
-        viewer=viewer_installed(), errors={},
+        viewer=viewer_installed(), errors={}, form_partial=(FORM_FIELDS.get(task.form) or (None,))[0],
     )
 
 
@@ -68,6 +73,9 @@ def task_page(task_id: int):
 @login_required
 def complete(task_id: int):
     data = {"decision": request.form.get("decision")}
+    form_name = db().scalar(select(HumanTask.form).where(HumanTask.id == task_id))
+    if form_name in FORM_FIELDS:
+        data.update(FORM_FIELDS[form_name][1](request.form))
     errors: dict[str, str] = {}
     comment = text_field("comment", 2000, errors)
     if errors:
