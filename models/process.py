@@ -101,6 +101,8 @@ class HumanTask(Base):
     kind: Mapped[str] = mapped_column(String(20), default="task")
     # Role code that an overdue task escalates to (the user task's `escalate_to` property), if any.
     escalate_to: Mapped[str | None] = mapped_column(String(40))
+    # Last urge (催办) by the initiator: at most one per `task.urge_interval_hours`.
+    urged_at: Mapped[datetime | None]
 
     instance: Mapped[ProcessInstance] = relationship(lazy="joined", innerjoin=True)
 
@@ -120,6 +122,8 @@ class InstanceEvent(Base):
     task_name: Mapped[str | None] = mapped_column(String(200))
     decision: Mapped[str | None] = mapped_column(String(20))
     comment: Mapped[str | None] = mapped_column(Text)
+    # The user the actor acted for under a delegation (history shows "X（代 Y）").
+    acting_for_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
     # Relationships (not ids) so a step's new rows go to the database in one flush.
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")
