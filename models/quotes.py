@@ -7,7 +7,7 @@ from uuid import uuid4
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from models import access, audit, clock
+from models import access, audit, clock, special_prices
 from models.crm import Customer, Quote
 from models.org import User
 
@@ -37,6 +37,8 @@ def create_quote(
         raise QuoteRefused("customer_id", "the customer is in the public pool; claim it before quoting")
     if customer.status != "approved":
         raise QuoteRefused("customer_id", "the customer is not approved yet; a quote needs an approved customer (Q1)")
+    if (stale := special_prices.refusal(session, customer)) is not None:  # U6: before any approver sees it
+        raise QuoteRefused("customer_id", stale)
     if list_amount <= 0:
         raise QuoteRefused("list_amount", "list amount must be greater than 0")
     if quote_amount <= 0:
