@@ -74,12 +74,14 @@ _local = threading.local()
 def parsed_spec(definition: ProcessDefinition):
     cache: dict = getattr(_local, "specs", None) or {}
     _local.specs = cache
-    hit = cache.get(definition.id)
+    # Keyed by id AND checksum: a database that was wiped (tests) or restored may give an id to another diagram.
+    key = (definition.id, definition.checksum)
+    hit = cache.get(key)
     if hit is None:
         root = etree.fromstring(definition.bpmn_xml.encode("utf-8"), _trusted_parser())
         _parser, _ = validation.parse_specs(root, definition.filename)
         hit = (_parser.get_spec(definition.key), _parser.get_subprocess_specs(definition.key))
-        cache[definition.id] = hit
+        cache[key] = hit
     return hit
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import assignment, connectors, definitions, forms
+from engine import assignment, connectors, definitions, forms, timers
 from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessError
 from engine.sandbox import SandboxScriptEngine
 from engine.state import dump_state, load_state
@@ -211,9 +211,10 @@ def _engine_steps(workflow: BpmnWorkflow) -> None:
 def _next_timer(workflow: BpmnWorkflow) -> datetime | None:
     deadlines = []
     for event in workflow.waiting_events():
-        if event.event_type.endswith("TimerEventDefinition") and isinstance(event.value, str):
+        if event.event_type in timers.TIMER_EVENT_TYPES and isinstance(event.value, str):
             try:
-                deadlines.append(datetime.fromisoformat(event.value).replace(tzinfo=None))
+                # naive UTC like the column; a deadline written with an offset (+08:00) is converted
+                deadlines.append(timers.deadline_utc(event.value))
             except ValueError:
                 continue
     return min(deadlines) if deadlines else None

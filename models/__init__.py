@@ -9,6 +9,7 @@ from models import (  # noqa: F401
     expenses,
     flags,
     imports,
+    job_lease,
     lead_routing,
     notifications,
     orders,

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "lead.rights_flag_limit": 3,         # P3 this many late follow-ups …
     "lead.rights_window_days": 90,       # … within this many days remove the rep's lead rights
     "task.urge_interval_hours": 1,       # 催办: at most one urge per task within this many hours
+    "task.remind_hours_before": 24,      # a task due within this many hours reminds whoever can act
     "account.submit_working_days": 1,    # O5 account changes submitted within this many working days
     "special_price.maintained_days": 90,  # U6 an agent's / JV's customer records maintained within this many days
 }

@@ -1,4 +1,5 @@
-"""The `crm` command: migrate, load demo data and diagrams, serve, deploy a diagram."""
+"""The `crm` command: migrate, load demo data and diagrams, serve (with the in-process job scheduler), deploy a
+diagram, run a job once, run the Celery worker and beat of a production installation."""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +77,32 @@ def _run_job(app, name: str, as_of) -> int:
     return 0
 
 
+def _start_scheduler(app):
+    """The embedded default: timers, due dates and the daily sweeps run in this process, unless
+    CRM_SCHEDULER=off (production web nodes, where `crm worker` and `crm beat` run them)."""
+    from engine.scheduler import Scheduler, enabled
+
+    if not enabled(app.config.get("CRM_SCHEDULER")):
+        print("in-process scheduler off (CRM_SCHEDULER): run `crm worker` and `crm beat` for timers and jobs")
+        return None
+    scheduler = Scheduler(app.extensions["session_factory"]).start()
+    print("in-process scheduler on: " + ", ".join(f"{name} every {seconds:g}s"
+                                                 for name, seconds in scheduler.schedule.items()), flush=True)
+    return scheduler
+
+
+def _celery(cmd: str, extra: list[str]) -> int:
+    """`crm worker` / `crm beat`: Celery with the app's jobs (engine/celery_app.py)."""
+    from engine.celery_app import app as celery_app
+
+    argv = [cmd, "--loglevel=INFO"]
+    if cmd == "beat" and not any(a.startswith(("-s", "--schedule")) for a in extra):
+        (ROOT / "instance").mkdir(exist_ok=True)
+        argv.append(f"--schedule={ROOT / 'instance' / 'celerybeat-schedule'}")
+    celery_app.start(argv=[*argv, *extra])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crm")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -90,9 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     run_job = jobs.add_parser("run", help="run one job once, e.g. `crm jobs run public-pool --as-of 2027-03-01`")
     run_job.add_argument("name")
     run_job.add_argument("--as-of", type=_as_of, default=None, help="the date the job runs as of (YYYY-MM-DD)")
+    # Options after `crm worker` / `crm beat` go to celery as they are, e.g. `crm worker --concurrency 4`.
+    sub.add_parser("worker", help="run a Celery worker for the background jobs (production; needs Redis)")
+    sub.add_parser("beat", help="run Celery beat, which sends the jobs on schedule (exactly one per site)")
     demo = sub.add_parser("demo", help="generate a realistic data set into DATABASE_URL")
     demo.add_argument("--scale", type=int, required=True, help="number of customers")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.cmd in ("worker", "beat"):
+        return _celery(args.cmd, extra)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     from web import create_app
 
@@ -106,8 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "serve":
         from waitress import serve as waitress_serve
 
+        scheduler = _start_scheduler(app)
         print(f"serving on http://{args.host}:{args.port}/", flush=True)
-        waitress_serve(app, host=args.host, port=args.port, threads=8)
+        try:
+            waitress_serve(app, host=args.host, port=args.port, threads=8)
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
     elif args.cmd == "jobs":
         return _run_job(app, args.name, args.as_of)
     elif args.cmd == "demo":

@@ -34,4 +34,7 @@ def load_config(instance_path: Path) -> dict:
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("LOGIN_WINDOW_MINUTES", "15")),
         "API_TOKEN_HOURS": int(os.environ.get("API_TOKEN_HOURS", "12")),
         "DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "zh"),
+        # The in-process job scheduler of `crm serve` (timers, due dates, pool sweep); "off" on production
+        # web nodes, where Celery beat and workers run the jobs (docs/deploy.md).
+        "CRM_SCHEDULER": os.environ.get("CRM_SCHEDULER", "on"),
     }
