@@ -8,7 +8,7 @@ from functools import lru_cache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import audit, clock
+from models import audit, clock, lead_routing
 from models.auth import hash_password
 from models.crm import Contact, Customer
 from models.customer_rules import pinyin_initials
@@ -163,6 +163,7 @@ def load_demo(session: Session) -> bool:
     session.flush()
     ensure_default_stages(session)
     _load_sales_demo(session, users)
+    lead_routing.load_demo_rules(session, users)
     audit.record(session, actor_id=None, action="demo.load", entity_type="database", entity_id="demo")
     return True
 

@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, jsonify, make_response, redirect, ren
 from flask_login import current_user, login_required
 from sqlalchemy import and_, select
 
+from engine import lead_flows
 from models import access, clock
 from models import activities as acts
 from models import attachments as att
@@ -202,7 +203,7 @@ def lead_new():
     errors: dict[str, str] = {}
     if request.method == "POST":
         data = _form(*ld.EDITABLE)
-        lead = _page_write(lambda: ld.create_lead(db(), current_user, data), errors)
+        lead = _page_write(lambda: lead_flows.submit_lead(db(), current_user, data), errors)
         if lead is not None:
             flash(_("Lead saved."), "ok")
             return redirect(url_for("sales.lead_detail", lead_id=lead.id))

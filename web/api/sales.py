@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import current_app, request, send_file
 from marshmallow import Schema, fields, validate
 
+from engine import lead_flows
 from models import activities as acts
 from models import attachments as att
 from models import leads as ld
@@ -261,7 +262,7 @@ def list_leads():
 @token_required
 def create_lead():
     data = json_body(LeadIn())
-    lead = _call(lambda: ld.create_lead(db(), current_api_user(), data))
+    lead = _call(lambda: lead_flows.submit_lead(db(), current_api_user(), data))
     return LeadOut().dump(lead), 201
 
 
