@@ -87,8 +87,11 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
     _visible_or_404(user, task)
     if task.status != "open":
         raise Conflict(f"task {task_id} is no longer open ({task.status})")
+    if task.kind == "resubmit":
+        raise Conflict(f"task {task_id} was sent back to the submitter: resubmit or withdraw it")
     if not assignment.may_act(user, task):
         raise Forbidden(f"you may not act on task {task_id}")
+    acting_for = assignment.acting_for(user, task)
     values = forms.load_form(task.form, data)
     forms.check_form(session, task, values)
     if comment is not None:
@@ -104,9 +107,11 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
         task.assignee_id = user.id
     task.status, task.completed_at, task.completed_by = "completed", clock.now(), user.id
     task.decision, task.comment = decision, values.get("comment")
-    _event(session, instance, user.id, "task_completed", task, decision=decision, comment=task.comment)
+    _event(session, instance, user.id, "task_completed", task, decision=decision, comment=task.comment,
+           acting_for=acting_for)
     audit.record(session, actor_id=user.id, action="task.complete", entity_type="human_task", entity_id=task.id,
-                 sector_id=task.sector_id, after={"decision": decision, "comment": task.comment})
+                 sector_id=task.sector_id, after={"decision": decision, "comment": task.comment,
+                                                  "acting_for": acting_for})
     _advance(session, instance, workflow, user.id)
     return task
 
@@ -123,6 +128,8 @@ def claim_task(session: Session, task_id: int, user: User) -> HumanTask:
         raise Conflict(f"task {task_id} is no longer open ({task.status})")
     if task.assignee_id == user.id:
         return task
+    if task.kind == "resubmit":
+        raise Conflict(f"task {task_id} was sent back to the submitter")
     if not assignment.is_candidate(user, task):
         raise Forbidden(f"task {task_id} is not in one of your roles")
     if task.assignee_id is not None:
@@ -271,9 +278,10 @@ def _due_at(session: Session, props: dict, now: datetime) -> datetime | None:
 
 
 def _event(session: Session, instance: ProcessInstance, actor_id: int | None, kind: str,
-           task: HumanTask | None = None, decision: str | None = None, comment: str | None = None) -> None:
+           task: HumanTask | None = None, decision: str | None = None, comment: str | None = None,
+           acting_for: int | None = None) -> None:
     session.add(InstanceEvent(
         instance=instance, at=clock.now(), actor_id=actor_id, kind=kind,
         task=task, bpmn_id=task.bpmn_id if task else None,
-        task_name=task.name if task else None, decision=decision, comment=comment,
+        task_name=task.name if task else None, decision=decision, comment=comment, acting_for_id=acting_for,
     ))

@@ -27,7 +27,7 @@ DECISION_BUTTONS = {
 # Forms with more than a decision and a comment: form name -> (partial template shown inside the task form,
 # parser(request.form) -> the extra data fields). Registered by the area web modules.
 FORM_FIELDS: dict = {}
-TABS = ("todo", "done", "started")
+TABS = ("todo", "done", "started", "copied")
 
 
 @inbox_bp.get("/inbox")
@@ -37,13 +37,16 @@ def index():
     tab = tab if tab in TABS else "todo"
     page = page_arg()
     session = db()
-    rows = instances = None
-    if tab == "started":
+    rows = instances = copies = None
+    if tab == "copied":
+        copies = inbox.copied_to(session, current_user, limit=50, offset=(page - 1) * 50)
+    elif tab == "started":
         instances = inbox.started_by(session, current_user, limit=50, offset=(page - 1) * 50)
     else:
         rows = inbox.tasks(session, current_user, "done" if tab == "done" else "mine", limit=50,
                            offset=(page - 1) * 50)
-    return render_template("inbox.html", tab=tab, rows=rows, instances=instances, page=page, now=clock.now())
+    return render_template("inbox.html", tab=tab, rows=rows, instances=instances, copies=copies, page=page,
+                           now=clock.now())
 
 
 @inbox_bp.get("/tasks/<id:task_id>")

@@ -87,5 +87,9 @@ def instance_page(instance_id: int):
     instance = session.get(ProcessInstance, instance_id)
     if instance is None or not inbox.may_view_instance(session, current_user, instance):
         abort(404)
+    # late import: web.task_actions imports the API, which imports this module
+    from web.task_actions import mark_copy_read
+
+    mark_copy_read(instance.id)
     return render_template("instance.html", instance=instance, history=inbox.history(session, instance.id),
                            open_tasks=inbox.open_tasks_of(session, instance.id), viewer=viewer_installed())

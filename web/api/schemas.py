@@ -186,7 +186,7 @@ class TaskOut(Schema):
 
 
 class TaskQuery(PageQuery):
-    scope = fields.String(load_default="mine", validate=validate.OneOf(("mine", "claimable", "done")))
+    scope = fields.String(load_default="mine", validate=validate.OneOf(("mine", "claimable", "done", "copied")))
 
 
 class TaskCompleteIn(StrictSchema):
