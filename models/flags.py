@@ -15,6 +15,7 @@ FLAG_KINDS = (
     "lead_no_monthly_activity",  # U3
     "opportunity_no_monthly_activity",  # U3
     "lead_not_followed_up",    # P3
+    "late_closure",            # F2 opportunity closed (or still open) after its one-working-day limit
 )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import access, audit, clock
+from models import access, audit, clock, closures
 from models.crm import Customer
 from models.leads import Conflict, NotAllowed, NotVisible, Refused, clean_text
 from models.org import User
@@ -185,6 +185,7 @@ def _flush(session: Session) -> None:
 def update_opportunity(session: Session, user: User, opportunity_id: int, data: dict[str, Any]) -> Opportunity:
     """E4: only the owner; `version` (when sent) must be the one he read, else 409."""
     opp = owned_opportunity(session, user, opportunity_id)
+    closures.check_editable(session, user, opp)  # F2: a closed opportunity is read-only
     _check_version(opp, data.get("version"))
     before = snapshot(opp)
     if "name" in data:
