@@ -53,6 +53,7 @@ BUSINESS_RULE_422 = [
     ("PATCH", "/opportunities/{opportunity_id}"), ("POST", "/opportunities/{opportunity_id}/stage"),
     ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"), ("GET", "/pool"),
     ("POST", "/imports"),
+    ("POST", "/account-changes"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [

@@ -27,6 +27,7 @@ PARAM_TABLES = {
     "attachment_id": "attachment", "case_id": "conflict_case", "conflict_case_id": "conflict_case",
     "import_id": "import_job", "job_id": "import_job", "move_id": "pool_move", "pool_move_id": "pool_move",
     "flag_id": "flag",
+    "change_id": "account_change",
 }
 
 
