@@ -13,7 +13,7 @@ from flask import Blueprint, abort, flash, jsonify, make_response, redirect, ren
 from flask_login import current_user, login_required
 from sqlalchemy import and_, select
 
-from engine import lead_flows
+from engine import closure_flows, lead_flows
 from models import access, clock
 from models import activities as acts
 from models import attachments as att
@@ -288,7 +288,8 @@ def opportunity_new():
     if request.method == "POST":
         data = _form("name", "stage_code", "amount", "expected_sign_date", "competitors")
         data["customer_id"] = _form_id("customer_id", errors, required=True)
-        opp = None if errors else _page_write(lambda: ops.create_opportunity(db(), current_user, data), errors)
+        opp = None if errors else _page_write(
+            lambda: closure_flows.create_opportunity(db(), current_user, data), errors)
         if opp is not None:
             flash(_("Opportunity saved."), "ok")
             return redirect(url_for("sales.opportunity_detail", opportunity_id=opp.id))
@@ -322,7 +323,7 @@ def opportunity_edit(opportunity_id: int):
     data = _form("name", "stage_code", "amount", "expected_sign_date", "competitors")
     version = (request.form.get("version") or "").strip()
     data["version"] = int(version) if version.isdigit() and int(version) <= MAX_ID else None
-    opp = _page_write(lambda: ops.update_opportunity(db(), current_user, opportunity_id, data), errors)
+    opp = _page_write(lambda: closure_flows.update_opportunity(db(), current_user, opportunity_id, data), errors)
     if opp is None:
         return opportunity_detail(opportunity_id, errors=errors, status=409 if "form" in errors else 422)
     flash(_("Opportunity updated."), "ok")
@@ -343,7 +344,7 @@ def opportunity_stage(opportunity_id: int):
     raw_version = payload.get("version")
     version = int(raw_version) if str(raw_version or "").isdigit() and int(raw_version) <= MAX_ID else None
     try:
-        opp = run_write(lambda: ops.move_stage(db(), current_user, opportunity_id, stage_code, version))
+        opp = run_write(lambda: closure_flows.move_stage(db(), current_user, opportunity_id, stage_code, version))
     except ld.SalesError as exc:
         if _wants_json():
             return jsonify({"message": _(exc.message), "errors": exc.errors}), exc.status

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import current_app, request, send_file
 from marshmallow import Schema, fields, validate
 
-from engine import lead_flows
+from engine import closure_flows, lead_flows
 from models import activities as acts
 from models import attachments as att
 from models import leads as ld
@@ -315,7 +315,7 @@ def list_opportunities():
 @token_required
 def create_opportunity():
     data = json_body(OpportunityIn())
-    opp = _call(lambda: ops.create_opportunity(db(), current_api_user(), data))
+    opp = _call(lambda: closure_flows.create_opportunity(db(), current_api_user(), data))
     return opportunity_json(opp), 201
 
 
@@ -332,7 +332,8 @@ def patch_opportunity(opportunity_id: int):
     _in_range(opportunity_id, "opportunity")
     _read(lambda: ops.visible_opportunity(db(), current_api_user(), opportunity_id))
     data = json_body(OpportunityPatch())
-    return opportunity_json(_call(lambda: ops.update_opportunity(db(), current_api_user(), opportunity_id, data)))
+    return opportunity_json(_call(lambda: closure_flows.update_opportunity(db(), current_api_user(), opportunity_id,
+                                                                           data)))
 
 
 @api_bp.post("/opportunities/<int:opportunity_id>/stage")
@@ -341,8 +342,8 @@ def move_stage(opportunity_id: int):
     _in_range(opportunity_id, "opportunity")
     _read(lambda: ops.visible_opportunity(db(), current_api_user(), opportunity_id))
     data = json_body(StageMoveIn())
-    return opportunity_json(_call(lambda: ops.move_stage(db(), current_api_user(), opportunity_id, data["stage_code"],
-                                                         data.get("version"))))
+    return opportunity_json(_call(lambda: closure_flows.move_stage(db(), current_api_user(), opportunity_id,
+                                                                   data["stage_code"], data.get("version"))))
 
 
 @api_bp.get("/opportunities/<int:opportunity_id>/sign-date-changes")
