@@ -424,3 +424,68 @@ def test_pages_transfer_send_back_comment_and_notifications(client, api, session
     assert r.status_code == 200
     session.rollback()
     assert session.get(HumanTask, task["id"]).kind == "resubmit"
+
+
+# ---------------------------------------------------------------- 驳回 across a parallel gateway
+
+def _parallel_instance(app, session) -> int:
+    from pathlib import Path
+
+    from engine import definitions, runtime
+
+    rep1 = session.scalar(select(User).where(User.username == "rep1"))
+    data = (Path(__file__).parent / "data" / "parallel_review.bpmn").read_bytes()
+    definitions.deploy(session, data, filename="parallel_review.bpmn", actor_id=None)
+    instance = runtime.start_instance(session, "parallel_review", actor=rep1, data={}, title="并行评审",
+                                      sector_id=rep1.sector_id, department_id=rep1.department_id)
+    session.commit()
+    return instance.id
+
+
+def _open_steps(api, iid):
+    return {t["step"]: t for t in api.as_("rep1").get(f"/process-instances/{iid}").get_json()["open_tasks"]}
+
+
+def test_send_back_within_a_parallel_branch_keeps_the_other_branch(api, app, session):
+    iid = _parallel_instance(app, session)
+    _approve(api, _open_steps(api, iid)["a_review"]["id"], "mgr1")
+    steps = _open_steps(api, iid)
+    assert set(steps) == {"b1_review", "c_sign"}
+    c_task = steps["c_sign"]["id"]
+    _approve(api, steps["b1_review"]["id"], "vp1")
+    steps = _open_steps(api, iid)
+    assert set(steps) == {"b2_review", "c_sign"}
+    # a step of the other branch is not on this step's path
+    r = api.as_("vp1").post(f"/tasks/{steps['b2_review']['id']}/send-back", json={"target": "c_sign", "comment": "x"})
+    assert r.status_code == 422
+    r = api.as_("vp1").post(f"/tasks/{steps['b2_review']['id']}/send-back",
+                            json={"target": "b1_review", "comment": "一审再看"})
+    assert r.status_code == 200, r.get_json()
+    steps = _open_steps(api, iid)
+    assert set(steps) == {"b1_review", "c_sign"}
+    assert steps["c_sign"]["id"] == c_task            # the other branch's step stayed open, untouched
+    _approve(api, steps["b1_review"]["id"], "vp1")
+    _approve(api, _open_steps(api, iid)["b2_review"]["id"], "vp1")
+    _approve(api, c_task, "president")
+    assert api.as_("rep1").get(f"/process-instances/{iid}").get_json()["status"] == "completed"
+
+
+def test_send_back_from_a_parallel_branch_to_before_the_fork_cancels_both_branches(api, app, session):
+    iid = _parallel_instance(app, session)
+    _approve(api, _open_steps(api, iid)["a_review"]["id"], "mgr1")
+    steps = _open_steps(api, iid)
+    c_task = steps["c_sign"]["id"]
+    r = api.as_("president").post(f"/tasks/{c_task}/send-back", json={"target": "a_review", "comment": "重新初审"})
+    assert r.status_code == 200, r.get_json()
+    assert set(_open_steps(api, iid)) == {"a_review"}
+    assert api.as_("president").get(f"/tasks/{c_task}").get_json()["decision"] == "send_back"
+    assert api.as_("vp1").get(f"/tasks/{steps['b1_review']['id']}").get_json()["status"] == "cancelled"
+    _approve(api, _open_steps(api, iid)["a_review"]["id"], "mgr1")
+    steps = _open_steps(api, iid)
+    assert set(steps) == {"b1_review", "c_sign"}
+    # to the submitter from a branch: the first step, parked with the starter
+    r = api.as_("vp1").post(f"/tasks/{steps['b1_review']['id']}/send-back",
+                            json={"target": "submitter", "comment": "补充材料"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["step"] == "a_review" and r.get_json()["assignee_id"] == _uid(session, "rep1")
+    assert set(_open_steps(api, iid)) == {"a_review"}
