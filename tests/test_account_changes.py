@@ -417,3 +417,62 @@ def test_O5_deadline_setting_is_the_number_of_working_days(session):
     s1 = session.scalar(select(Sector.id).where(Sector.code == "S1"))
     settings.put(session, "account.submit_working_days", 3, sector_id=s1, actor_id=None)
     assert account_changes.deadline_for(session, s1, date(2026, 11, 20)) == date(2026, 11, 25)
+
+
+# ---------------------------------------------------------------- pages
+
+def test_O5_accounts_page_for_the_sector_admin_and_head_only(client, session):
+    assert _login(client, "sectoradmin1").status_code == 302
+    page = client.get("/accounts").get_data(as_text=True)
+    assert "账号管理" in page and "张伟" in page and "郭涛" not in page and "申请开通账号" in page
+    assert 'href="/accounts"' in client.get("/inbox").get_data(as_text=True)
+    client.post("/logout")
+    for user, status in (("sectorhead1", 200), ("rep1", 403), ("admin", 403), ("mgr3", 403)):
+        client.get("/logout")
+        assert _login(client, user).status_code == 302
+        assert client.get("/accounts").status_code == status, user
+        assert client.get("/accounts/new/freeze?target_user_id=1").status_code in (403, 404), user
+
+
+def test_O5_close_through_the_page_with_a_successor(client, api, session):
+    rep1, rep2 = _uid(session, "rep1"), _uid(session, "rep2")
+    _login(client, "sectoradmin1")
+    form = client.get(f"/accounts/new/close?target_user_id={rep1}").get_data(as_text=True)
+    assert "交接人" in form and f'value="{rep2}"' in form and f'<option value="{rep1}"' not in form
+    r = client.post("/accounts/new/close", data={"target_user_id": rep1, "staff_change_date": "2026-11-26",
+                                                 "reason": "离职", "successor_id": ""})
+    assert r.status_code == 422 and "请选择本版块的在职用户作为交接人" in r.get_data(as_text=True)
+    r = client.post("/accounts/new/close", data={"target_user_id": rep1, "successor_id": rep2,
+                                                 "staff_change_date": clock.now().date().isoformat(), "reason": "离职"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    listing = client.get("/accounts").get_data(as_text=True)
+    assert "申请注销" in listing and "审批中" in listing
+    change = api.as_("sectoradmin1").get("/account-changes").get_json()["items"][0]
+    task = _task(api, change)
+    client.get("/logout")
+    _login(client, "sectorhead1")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "申请注销" in page and "王芳" in page and "待交接" in page
+    assert client.get(f"/accounts/changes/{change['id']}").status_code == 200
+
+
+def test_O5_freeze_and_open_through_the_page(client, session):
+    _login(client, "sectoradmin1")
+    rep2 = _uid(session, "rep2")
+    r = client.post("/accounts/new/freeze", data={"target_user_id": rep2, "reason": "即将离职",
+                                                  "staff_change_date": clock.now().date().isoformat()})
+    assert r.status_code == 302
+    session.rollback()
+    assert session.get(User, rep2).status == "frozen"
+    r = client.post("/accounts/new/open", data={"username": "pageuser", "display_name": "页面用户",
+                                                "department_id": _dept(session, "D1"), "password": "short",
+                                                "roles_add": ["sales_rep"], "reason": "入职",
+                                                "staff_change_date": clock.now().date().isoformat()})
+    assert r.status_code == 422 and "初始密码" in r.get_data(as_text=True)
+    r = client.post("/accounts/new/open", data={"username": "pageuser", "display_name": "页面用户",
+                                                "department_id": _dept(session, "D1"), "password": "long-enough-9",
+                                                "roles_add": ["sales_rep"], "reason": "入职",
+                                                "staff_change_date": clock.now().date().isoformat()})
+    assert r.status_code == 302
+    session.rollback()
+    assert session.scalar(select(AccountChange.username).where(AccountChange.kind == "open")) == "pageuser"
