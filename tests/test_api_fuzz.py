@@ -52,7 +52,8 @@ BUSINESS_RULE_422 = [
     ("PATCH", "/leads/{lead_id}"), ("POST", "/leads/{lead_id}/assign"), ("POST", "/opportunities"),
     ("PATCH", "/opportunities/{opportunity_id}"), ("POST", "/opportunities/{opportunity_id}/stage"),
     ("POST", "/opportunities/{opportunity_id}/attachments"), ("POST", "/activities"), ("GET", "/pool"),
-    ("POST", "/imports"),
+    ("POST", "/imports"), ("POST", "/expense-claims"), ("POST", "/opportunities/{opportunity_id}/close"),
+    ("POST", "/opportunities/{opportunity_id}/reopen"),
     ("POST", "/account-changes"),
 ]
 CONFIG = schemathesis.Config.from_dict({

@@ -252,3 +252,47 @@ def test_F2_closure_process_count(api, session):
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(OpportunityClosure)
                           .where(OpportunityClosure.opportunity_id == opp["id"])) == 1
+
+
+def login(client, username):
+    r = client.post("/login", data={"username": username, "password": "demo12345"})
+    assert r.status_code in (302, 303), r.status_code
+
+
+def test_F2_pages_close_button_form_and_confirmation(client, api, session):
+    opp = won_at_national_day(api)
+    login(client, "rep1")
+    page = client.get(f"/opportunities/{opp['id']}").get_data(as_text=True)
+    assert f"/opportunities/{opp['id']}/close" in page and "2026-10-08 15:00" in page
+    assert client.get(f"/opportunities/{opp['id']}/close").status_code == 200
+    r = client.post(f"/opportunities/{opp['id']}/close", data={"outcome": "lost", "reason": ""})
+    assert r.status_code == 422  # lost needs a reason; and the stage is won
+    at(api, datetime(2026, 10, 8, 10, 0))
+    r = client.post(f"/opportunities/{opp['id']}/close", data={"outcome": "won", "contract_ref": "HT-1"})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    st = state(api, opp)["closure"]
+    assert st["status"] == "confirming"
+    client.get("/logout")
+    login(client, "asst1")
+    task_page = client.get(f"/tasks/{st['open_task_id']}").get_data(as_text=True)
+    assert 'value="approve"' in task_page and 'value="return"' in task_page
+    r = client.post(f"/tasks/{st['open_task_id']}/complete", data={"decision": "approve"})
+    assert r.status_code == 302
+    assert state(api, opp)["closure"]["status"] == "confirmed"
+    client.get("/logout")
+    login(client, "mgr1")
+    assert client.get(f"/opportunities/{opp['id']}/close").status_code == 403
+    client.get("/logout")
+    login(client, "rep3")
+    assert client.get(f"/opportunities/{opp['id']}/close").status_code == 404
+
+
+def test_F2_owner_closes_on_the_task_page(client, api):
+    opp = won_at_national_day(api)
+    task_id = state(api, opp)["closure"]["open_task_id"]
+    login(client, "rep1")
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert 'name="outcome"' in page
+    r = client.post(f"/tasks/{task_id}/complete", data={"decision": "close", "outcome": "won"})
+    assert r.status_code == 302
+    assert state(api, opp)["closure"]["status"] == "confirming"
