@@ -138,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "setup":
         setup(app)
     elif args.cmd == "serve":
+        import signal
+
         from waitress import serve as waitress_serve
 
+        # SIGTERM (systemd, docker stop) ends the server like Ctrl-C, so the scheduler below stops cleanly.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         scheduler = _start_scheduler(app)
         print(f"serving on http://{args.host}:{args.port}/", flush=True)
         try:
@@ -147,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if scheduler is not None:
                 scheduler.stop()
+                print("in-process scheduler stopped", flush=True)
     elif args.cmd == "jobs":
         return _run_job(app, args.name, args.as_of)
     elif args.cmd == "demo":
