@@ -87,6 +87,7 @@ add_translations({
     "Milestone name": "里程碑名称", "done": "已完成", "open": "进行中", "Done at": "完成时间",
     "Not split into tasks yet.": "尚未拆分任务。", "Choose an implementer": "选择实施人员",
     "Contract": "合同", "Confirmations": "确认情况", "Process": "流程",
+    "confirm": "确认", "split": "拆分任务", "accept": "验收通过", "resubmit": "重新提交", "abandon": "放弃",
     "Split into tasks for implementers; milestones are payment nodes (share of the contract amount).":
     "拆分为实施人员的任务；里程碑即回款节点（合同金额的比例）。",
 })
