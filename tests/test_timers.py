@@ -113,6 +113,15 @@ def test_boundary_timer_P2D_escalates_once_after_the_deadline_and_not_before(ses
     assert open_steps(session, iid) == ["escalated"]
 
 
+def test_the_instance_history_page_shows_the_timer_and_the_escalation(session, client):
+    deploy(session, "timer_escalation")
+    iid = start(session, "timer_escalation")
+    fire(session, T0 + timedelta(days=3))
+    client.post("/login", data={"username": "rep1", "password": "demo12345"})
+    page = client.get(f"/processes/instances/{iid}").get_data(as_text=True)
+    assert "定时触发 · 两天未审批" in page and "副总裁审批（超时）" in page
+
+
 def test_intermediate_timer_waits_an_hour_then_the_process_ends(session):
     deploy(session, "timer_escalation")
     iid = start(session, "timer_escalation")

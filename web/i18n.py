@@ -50,6 +50,8 @@ ZH: dict[str, str] = {
     "department manager": "部门经理", "president's assistant": "总裁助理", "vice-president": "副总裁",
     # history (_history.html): events and decisions
     "Submitted": "发起", "Step reached": "到达", "Handled": "办理", "Claimed": "领取", "Released": "退回待领",
+    "Timer fired": "定时触发", "Timer step failed": "定时步骤出错", "Due-date reminder": "到期提醒",
+    "Overdue, escalated": "超期升级",
     "Step cancelled": "取消", "Process ended": "流程结束", "Approved": "同意", "Rejected": "驳回",
     # form field errors (web/quotes.py, models/quotes.py)
     "contains characters that are not allowed": "包含不允许的字符。", "not a valid choice": "选项无效。",
