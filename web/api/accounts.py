@@ -159,5 +159,4 @@ register({
             {"in": "query", "name": "status", "schema": {"type": "string", "enum": ["active", "frozen", "closed"]}},
             {"in": "query", "name": "q", "schema": {"type": "string", "maxLength": 80}}, *PAGE]),
     },
-}, {"AccountChangeIn": AccountChangeIn, "AccountChangeOut": AccountChangeOut, "RoleGrantIn": RoleGrantIn,
-    "UserItem": UserItem})
+}, {"AccountChangeIn": AccountChangeIn, "AccountChangeOut": AccountChangeOut, "UserItem": UserItem})
