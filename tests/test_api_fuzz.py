@@ -55,6 +55,10 @@ BUSINESS_RULE_422 = [
     ("POST", "/imports"), ("POST", "/expense-claims"), ("POST", "/opportunities/{opportunity_id}/close"),
     ("POST", "/opportunities/{opportunity_id}/reopen"),
     ("POST", "/account-changes"),
+    ("POST", "/tasks/{task_id}/transfer"), ("POST", "/tasks/{task_id}/send-back"),
+    ("POST", "/process-instances/{instance_id}/copies"), ("POST", "/tasks/{task_id}/attachments"),
+    ("POST", "/delegations"),
+    ("POST", "/execution-orders"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [

@@ -28,6 +28,8 @@ PARAM_TABLES = {
     "import_id": "import_job", "job_id": "import_job", "move_id": "pool_move", "pool_move_id": "pool_move",
     "flag_id": "flag", "expense_claim_id": "expense_claim",
     "change_id": "account_change",
+    "task_attachment_id": "task_attachment", "delegation_id": "delegation", "notification_id": "notification",
+    "execution_order_id": "execution_order", "implementation_order_id": "implementation_order",
 }
 
 

@@ -367,6 +367,12 @@ def _download_op() -> dict:
     return operation
 
 
+def _optional_body(operation: dict) -> dict:
+    """Every field is optional: an empty body is fine."""
+    operation["requestBody"]["required"] = False
+    return operation
+
+
 _COPY = _errors(list_op("抄送 Copy the process to active users of its sector (read-only access, 抄送我的); "
                         "answers the new copies", "CopyOut", []), 403)
 _COPY["requestBody"] = {"required": True, "content": {"application/json": {"schema": "CopyIn"}}}
@@ -390,15 +396,15 @@ register({
     "/tasks/{task_id}/send-back": {"parameters": _p("task_id"), "post": _errors(op(
         "驳回 Send the process back to the submitter or to an earlier completed step (answers the reopened task)",
         (200, "TaskOut"), body="SendBackIn", errors=(401, 404, 422)), 403, 409)},
-    "/tasks/{task_id}/resubmit": {"parameters": _p("task_id"), "post": _errors(op(
+    "/tasks/{task_id}/resubmit": {"parameters": _p("task_id"), "post": _optional_body(_errors(op(
         "重新提交 The submitter sends a step that was sent back to him on again", (200, "TaskOut"),
-        body="CommentIn", errors=(401, 404, 422)), 403, 409)},
-    "/process-instances/{instance_id}/withdraw": {"parameters": _p("instance_id"), "post": _errors(op(
+        body="CommentIn", errors=(401, 404, 422)), 403, 409))},
+    "/process-instances/{instance_id}/withdraw": {"parameters": _p("instance_id"), "post": _optional_body(_errors(op(
         "撤回 The initiator withdraws his request before the first decision", (200, "InstanceActionOut"),
-        body="CommentIn", errors=(401, 404, 422)), 403, 409)},
-    "/process-instances/{instance_id}/urge": {"parameters": _p("instance_id"), "post": _errors(op(
+        body="CommentIn", errors=(401, 404, 422)), 403, 409))},
+    "/process-instances/{instance_id}/urge": {"parameters": _p("instance_id"), "post": _optional_body(_errors(op(
         "催办 The initiator reminds whoever can act on the open steps", (200, "InstanceActionOut"),
-        body="UrgeIn", errors=(401, 404, 422)), 403, 409, 429)},
+        body="UrgeIn", errors=(401, 404, 422)), 403, 409, 429))},
     "/process-instances/{instance_id}/copies": {"parameters": _p("instance_id"), "post": _COPY},
     "/copies": {"get": list_op("Processes copied to you (抄送我的)", "CopiedOut", PAGE)},
     "/tasks/{task_id}/comments": {
