@@ -251,18 +251,12 @@ def milestones_of(session: Session, order_id: int) -> list[Milestone]:
                                 .order_by(Milestone.position, Milestone.id)))
 
 
-def collected_for_contract(session: Session, contract_id: int) -> Decimal | None:
-    """Collections recorded against the contract (R1), when the receivables table exists; None otherwise."""
-    try:
-        from models.receivables import Collection  # optional: built in parallel (R1)
-    except ImportError:
-        return None
-    amount_col = getattr(Collection, "amount", None)
-    contract_col = getattr(Collection, "contract_id", None)
-    if amount_col is None or contract_col is None:
-        return None
-    return Decimal(session.scalar(select(func.coalesce(func.sum(amount_col), 0)).where(contract_col == contract_id))
-                   or 0)
+def collected_for_contract(session: Session, contract_id: int) -> Decimal:
+    """What finance recorded as collected against the contract (R1 collections)."""
+    from models.receivables import Collection
+
+    return Decimal(session.scalar(select(func.coalesce(func.sum(Collection.amount), 0)).where(
+        Collection.contract_id == contract_id)) or 0)
 
 
 def milestone_payments(session: Session, order: ImplementationOrder) -> list[dict[str, Any]]:
@@ -276,7 +270,7 @@ def milestone_payments(session: Session, order: ImplementationOrder) -> list[dic
     rows = []
     for m in milestones_of(session, order.id):
         running += m.amount
-        rows.append({"milestone": m, "collected": None if collected is None else collected >= running})
+        rows.append({"milestone": m, "collected": collected >= running})
     return rows
 
 

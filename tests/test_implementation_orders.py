@@ -179,3 +179,24 @@ def test_I1_plan_connector_idempotent(api, session):
     assert len(again) == 3
     assert session.scalar(select(func.count()).select_from(ImplementationTask)) == 3
     session.rollback()
+
+
+def test_I1_milestone_collected_from_recorded_collections(api, session):
+    """Collections recorded against the contract (R1) cover the payment nodes in order."""
+    from datetime import date
+    from decimal import Decimal
+
+    from models.receivables import Collection
+
+    impl = new_impl(api, session, amount="200000.00")
+    complete(api, impl["process_instance_id"], "implmgr1", plan(session), step="split")
+    assert [m["collected"] for m in detail(api, impl["id"], "finance1")["milestones"]] == [False, False]
+    session.rollback()
+    session.add(Collection(contract_id=impl["contract_id"], sector_id=impl["sector_id"], amount=Decimal("150000.00"),
+                           received_on=date(2026, 12, 1), created_by=user_id(session, "finance1")))
+    session.commit()
+    assert [m["collected"] for m in detail(api, impl["id"], "finance1")["milestones"]] == [True, False]
+    session.add(Collection(contract_id=impl["contract_id"], sector_id=impl["sector_id"], amount=Decimal("31000.00"),
+                           received_on=date(2026, 12, 2), created_by=user_id(session, "finance1")))
+    session.commit()
+    assert [m["collected"] for m in detail(api, impl["id"], "rep1")["milestones"]] == [True, True]

@@ -40,6 +40,8 @@ class ExecutionOrderOut(Schema):
     contract_id = fields.Integer()
     contract_number = fields.Function(lambda o: o.contract.number)
     kind = fields.String()
+    sector_id = fields.Integer()
+    department_id = fields.Integer(allow_none=True)
     customer_id = fields.Integer()
     customer_name = fields.Function(lambda o: o.customer.name)
     owner_id = fields.Integer()
@@ -73,8 +75,9 @@ class MilestoneOut(Schema):
     amount = fields.Decimal(as_string=True)
     status = fields.String()
     reached_at = s.DateTime(allow_none=True)
-    collected = fields.Boolean(allow_none=True, metadata={
-        "description": "whether the contract's collections so far cover this payment node (null: no receivables)"})
+    collected = fields.Boolean(metadata={
+        "description": "whether the collections recorded against the contract (R1) cover this payment node and "
+                       "the ones before it"})
 
 
 class ImplementationOrderOut(Schema):
@@ -82,6 +85,8 @@ class ImplementationOrderOut(Schema):
     number = fields.String()
     execution_order_id = fields.Integer()
     contract_id = fields.Integer()
+    sector_id = fields.Integer()
+    department_id = fields.Integer(allow_none=True)
     customer_id = fields.Integer()
     customer_name = fields.Function(lambda o: o.customer.name)
     owner_id = fields.Integer()
@@ -119,10 +124,10 @@ def execution_orders():
     return {"items": ExecutionOrderOut(many=True).dump(rows)}
 
 
-@api_bp.get("/execution-orders/<id:order_id>")
+@api_bp.get("/execution-orders/<id:execution_order_id>")
 @token_required
-def execution_order(order_id: int):
-    return ExecutionOrderOut().dump(ops.visible_execution_order(db(), current_api_user(), order_id))
+def execution_order(execution_order_id: int):
+    return ExecutionOrderOut().dump(ops.visible_execution_order(db(), current_api_user(), execution_order_id))
 
 
 @api_bp.get("/implementation-orders")
@@ -134,11 +139,11 @@ def implementation_orders():
     return {"items": ImplementationOrderOut(many=True).dump(rows)}
 
 
-@api_bp.get("/implementation-orders/<id:order_id>")
+@api_bp.get("/implementation-orders/<id:implementation_order_id>")
 @token_required
-def implementation_order(order_id: int):
+def implementation_order(implementation_order_id: int):
     user = current_api_user()
-    return implementation_detail(ops.visible_implementation_order(db(), user, order_id), user)
+    return implementation_detail(ops.visible_implementation_order(db(), user, implementation_order_id), user)
 
 
 def _path_id(name: str) -> list[dict]:
@@ -162,8 +167,8 @@ register({
                    "that is not approved/signed or already has an order answers 422 naming contract_id",
                    (201, "ExecutionOrderOut"), body="ExecutionOrderIn", errors=(401, 403, 404, 422)),
     },
-    "/execution-orders/{order_id}": {
-        "parameters": _path_id("order_id"),
+    "/execution-orders/{execution_order_id}": {
+        "parameters": _path_id("execution_order_id"),
         "get": op("An execution order with the confirmations of shipping, collection and implementation",
                   (200, "ExecutionOrderOut")),
     },
@@ -172,8 +177,8 @@ register({
                        "orders they have a task on", "ImplementationOrderOut",
                        _status_query(IMPLEMENTATION_STATUSES)),
     },
-    "/implementation-orders/{order_id}": {
-        "parameters": _path_id("order_id"),
+    "/implementation-orders/{implementation_order_id}": {
+        "parameters": _path_id("implementation_order_id"),
         "get": op("An implementation order with its tasks (an implementer sees only his own) and its milestones "
                   "with their payment node amounts and whether collected", (200, "ImplementationOrderDetailOut")),
     },
