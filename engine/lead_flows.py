@@ -18,9 +18,9 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from engine import forms, runtime, subjects
+from engine import assignment, forms, runtime, subjects
 from engine.connectors import ConnectorContext, ConnectorError, connector
-from engine.errors import Conflict
+from engine.errors import Conflict, InvalidData
 from models import access, audit, clock, notifications, settings
 from models import lead_routing as routing
 from models import leads as ld
@@ -84,6 +84,13 @@ class LeadFollowUpForm(Schema):
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
+def _check_manual_route(session: Session, task: HumanTask, values: dict[str, Any]) -> None:
+    """L3/L4: the rep the business manager names follows the same rights rules as the routing table."""
+    if (err := routing.eligibility_error(session, task.sector_id, values.get("routed_to"))) is not None:
+        raise InvalidData({"routed_to": [err]})
+
+
+forms.CHECKS["lead_manual_route"] = _check_manual_route
 forms.FORMS.update({"lead_screening": LeadScreeningForm, "lead_completion": LeadCompletionForm,
                     "lead_manual_route": LeadManualRouteForm, "lead_follow_up": LeadFollowUpForm})
 
@@ -168,6 +175,59 @@ def route_by_hand(session: Session, user: User, lead_id: int, owner_id: Any, com
     runtime.complete_task(session, task.id, user, {"routed_to": owner_id}, comment)
     session.refresh(lead)
     return lead
+
+
+def _task_for(session: Session, user: User, lead: Lead, steps: tuple[str, ...]) -> HumanTask | None:
+    instance = instance_of(session, lead.id)
+    if instance is None or instance.status != "running":
+        return None
+    task = next((t for t in open_tasks(session, instance.id) if t.bpmn_id in steps), None)
+    return task if task is not None and assignment.may_act(user, task) else None
+
+
+def _complete_step(session: Session, user: User, task: HumanTask, values: dict[str, Any]) -> None:
+    """Complete a routing step from the lead's own page or API; form refusals name the field (422)."""
+    try:
+        runtime.complete_task(session, task.id, user, values)
+    except InvalidData as exc:
+        field, messages = next(iter(exc.errors.items()))
+        raise ld.Refused(messages[0] if messages else "invalid", field) from exc
+
+
+def update_lead(session: Session, user: User, lead_id: int, data: dict[str, Any]) -> Lead:
+    """Edit a lead or move its status (models.leads.update_lead); when the move is a step of the lead's routing
+    process that this user may take (marketing keeps/discards, the business manager discards, the routed rep
+    reports the follow-up), the process step is completed too, so the process and the lead stay in step."""
+    lead = ld.visible_lead(session, user, lead_id)
+    status = data.get("status")
+    if status in ("kept", "discarded") and lead.status in ("new", "kept"):
+        steps = ("screen",) if status == "kept" else ("screen", "complete_lead")
+        task = _task_for(session, user, lead, steps)
+        if task is not None:
+            rest = {k: v for k, v in data.items() if k not in ("status", "discard_reason")}
+            if rest:
+                ld.update_lead(session, user, lead_id, rest)
+            reason = ld.clean_text(data, "discard_reason", required=status == "discarded")
+            _complete_step(session, user, task, {"decision": "keep" if status == "kept" else "discard",
+                                                 **({"discard_reason": reason} if reason else {})})
+            session.refresh(lead)
+            return lead
+    if status in ("following", "converted", "closed") and lead.owner_id == user.id:
+        task = _task_for(session, user, lead, ("follow_up",))
+        if task is not None:
+            _complete_step(session, user, task, {"decision": "followed"})
+            session.refresh(lead)
+    return ld.update_lead(session, user, lead_id, data)
+
+
+def assign_lead(session: Session, user: User, lead_id: int, owner_id: Any) -> Lead:
+    """Assign by hand (models.leads.assign_lead); when the lead waits for manual routing, that step is taken."""
+    lead = ld.visible_lead(session, user, lead_id)
+    if user.role_codes & ld.ASSIGNING_ROLES and _task_for(session, user, lead, ("manual_route", "reroute")):
+        if (err := routing.eligibility_error(session, lead.sector_id, owner_id)) is not None:
+            raise ld.Refused(err, "owner_id")
+        return route_by_hand(session, user, lead_id, owner_id)
+    return ld.assign_lead(session, user, lead_id, owner_id)
 
 
 def routing_state(session: Session, user: User, lead_id: int) -> dict[str, Any]:

@@ -314,3 +314,96 @@ def test_P3_no_follow_up_within_the_limit_escalates_to_the_business_manager(api,
     r = api.as_("bizmgr1").post(f"/leads/{lead['id']}/routing/route", json={"routed_to": uid(session, "rep2")})
     assert r.status_code == 200 and r.get_json()["owner_id"] == uid(session, "rep2")
     assert open_task(api, lead["id"], "follow_up", "rep2")["assignee_id"] == uid(session, "rep2")
+
+
+# ---- the lead's own page and API stay in step with the process ---------------------------------------------------
+def test_L2_screening_and_follow_up_on_the_lead_itself_move_the_process(api, session):
+    lead = new_lead(api, company_name="同步公司")
+    assert patch(api, "mkt1", f"/leads/{lead['id']}", {"status": "kept"}).get_json()["status"] == "kept"
+    open_task(api, lead["id"], "complete_lead")
+    assert route(api, lead["id"], "华北", "制造业")["owner_id"] == uid(session, "rep1")
+    r = patch(api, "rep1", f"/leads/{lead['id']}", {"status": "following"})
+    assert r.status_code == 200 and r.get_json()["status"] == "following"
+    assert state(api, lead["id"], "rep1")["instance_status"] == "completed"
+    other = new_lead(api, company_name="同步公司二")
+    r = patch(api, "mkt1", f"/leads/{other['id']}", {"status": "discarded"})
+    assert r.status_code == 422 and "discard_reason" in r.get_json()["errors"]
+    r = patch(api, "mkt1", f"/leads/{other['id']}", {"status": "discarded", "discard_reason": "空号"})
+    assert r.status_code == 200 and r.get_json()["status"] == "discarded"
+    assert state(api, other["id"])["instance_status"] == "completed"
+
+
+# ---- pages ----------------------------------------------------------------------------------------------------------
+def login(client, username):
+    r = client.post("/login", data={"username": username, "password": "demo12345"})
+    assert r.status_code == 302
+
+
+def test_L2_lead_desk_page_completes_and_routes(client, api, session):
+    lead = lead_to_routing(api, company_name="页面商机公司", region=None, industry=None)
+    login(client, "mkt1")
+    assert client.get("/lead-desk").status_code == 403
+    assert client.post(f"/lead-desk/{lead['id']}/complete", data={"decision": "route", "region": "华北",
+                                                                  "industry": "制造业"}).status_code == 403
+    login(client, "bizmgr1")
+    page = client.get("/lead-desk").get_data(as_text=True)
+    assert "页面商机公司" in page and "商机分配" in page
+    r = client.post(f"/lead-desk/{lead['id']}/complete", data={"decision": "route", "region": "", "industry": "x"})
+    assert r.status_code == 422 and f'id="region-{lead["id"]}-error"' in r.get_data(as_text=True)
+    r = client.post(f"/lead-desk/{lead['id']}/complete", data={"decision": "route", "region": "西北", "industry": "农业"})
+    assert r.status_code == 302
+    page = client.get("/lead-desk").get_data(as_text=True)
+    assert "手工分配" in page and f'id="routed_to-{lead["id"]}"' in page
+    r = client.post(f"/lead-desk/{lead['id']}/route", data={"routed_to": str(uid(session, "finance1"))})
+    assert r.status_code == 422 and f'id="routed_to-{lead["id"]}-error"' in r.get_data(as_text=True)
+    r = client.post(f"/lead-desk/{lead['id']}/route", data={"routed_to": str(uid(session, "rep2"))})
+    assert r.status_code == 302
+    session.rollback()
+    assert session.get(Lead, lead["id"]).owner_id == uid(session, "rep2")
+
+
+def test_L2_task_page_offers_the_screening_fields(client, api, session):
+    lead = new_lead(api, company_name="待办筛选公司")
+    task = open_task(api, lead["id"], "screen")
+    login(client, "mkt1")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'name="discard_reason"' in page and "待办筛选公司" in page and 'value="keep"' in page
+    r = client.post(f"/tasks/{task['id']}/complete", data={"decision": "discard"})
+    assert r.status_code == 302
+    session.rollback()
+    assert session.get(Lead, lead["id"]).status == "new"  # refused: no reason
+    r = client.post(f"/tasks/{task['id']}/complete", data={"decision": "discard", "discard_reason": "测试数据"})
+    assert r.status_code == 302
+    session.rollback()
+    assert session.get(Lead, lead["id"]).status == "discarded"
+
+
+def test_L3_routing_rules_page_add_edit_deactivate_and_priority(client, session):
+    login(client, "rep1")
+    assert client.get("/lead-desk/rules").status_code == 403
+    assert client.post("/lead-desk/rules", data={"region": "东北", "target": "u:1"}).status_code == 403
+    login(client, "bizmgr1")
+    page = client.get("/lead-desk/rules").get_data(as_text=True)
+    assert "华北" in page and "张伟" in page
+    r = client.post("/lead-desk/rules", data={"region": "东北", "target": ""})
+    assert r.status_code == 422 and 'id="new-target-error"' in r.get_data(as_text=True)
+    r = client.post("/lead-desk/rules", data={"region": "东北", "target": f"u:{uid(session, 'rep2')}", "position": "5"})
+    assert r.status_code == 302
+    session.rollback()
+    rule = session.scalar(select(LeadRoutingRule).where(LeadRoutingRule.region == "东北"))
+    assert rule.target_user_id == uid(session, "rep2") and rule.position == 5 and rule.active
+    assert client.post(f"/lead-desk/rules/{rule.id}", data={"only": "active", "active": "0"}).status_code == 302
+    session.rollback()
+    assert session.get(LeadRoutingRule, rule.id).active is False
+    # business managers do not set priority; sales management does
+    assert client.post("/lead-desk/priorities", data={"user_id": str(uid(session, "rep2")), "rank": "1"}
+                       ).status_code == 403
+    login(client, "salesmgmt1")
+    r = client.post("/lead-desk/priorities", data={"user_id": str(uid(session, "rep2")), "rank": "0"})
+    assert r.status_code == 422 and 'id="priority-rank-error"' in r.get_data(as_text=True)
+    assert client.post("/lead-desk/priorities", data={"user_id": str(uid(session, "rep2")), "rank": "1"}
+                       ).status_code == 302
+    assert "王芳" in client.get("/lead-desk/rules").get_data(as_text=True).split('id="priority"')[1]
+    login(client, "mgr3")
+    assert client.get("/lead-desk/rules").status_code == 403
+    assert client.post(f"/lead-desk/rules/{rule.id}", data={"only": "active", "active": "1"}).status_code in (403, 404)

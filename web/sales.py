@@ -231,7 +231,7 @@ def lead_detail(lead_id: int, errors: dict | None = None, status: int = 200):
 def lead_status(lead_id: int):
     errors: dict[str, str] = {}
     data = _form("status", "discard_reason")
-    lead = _page_write(lambda: ld.update_lead(db(), current_user, lead_id, data), errors)
+    lead = _page_write(lambda: lead_flows.update_lead(db(), current_user, lead_id, data), errors)
     if lead is None:
         return lead_detail(lead_id, errors=errors, status=409 if "form" in errors else 422)
     flash(_("Lead updated."), "ok")
@@ -243,7 +243,7 @@ def lead_status(lead_id: int):
 def lead_assign(lead_id: int):
     errors: dict[str, str] = {}
     owner_id = _form_id("owner_id", errors, required=True)
-    lead = None if errors else _page_write(lambda: ld.assign_lead(db(), current_user, lead_id, owner_id), errors)
+    lead = None if errors else _page_write(lambda: lead_flows.assign_lead(db(), current_user, lead_id, owner_id), errors)
     if lead is None:
         return lead_detail(lead_id, errors=errors, status=409 if "form" in errors else 422)
     flash(_("Lead assigned."), "ok")

@@ -279,7 +279,7 @@ def patch_lead(lead_id: int):
     _in_range(lead_id, "lead")
     _read(lambda: ld.visible_lead(db(), current_api_user(), lead_id))  # 404 before judging the body
     data = json_body(LeadPatch())
-    return LeadOut().dump(_call(lambda: ld.update_lead(db(), current_api_user(), lead_id, data)))
+    return LeadOut().dump(_call(lambda: lead_flows.update_lead(db(), current_api_user(), lead_id, data)))
 
 
 @api_bp.post("/leads/<int:lead_id>/assign")
@@ -288,7 +288,7 @@ def assign_lead(lead_id: int):
     _in_range(lead_id, "lead")
     _read(lambda: ld.visible_lead(db(), current_api_user(), lead_id))
     data = json_body(LeadAssignIn())
-    return LeadOut().dump(_call(lambda: ld.assign_lead(db(), current_api_user(), lead_id, data["owner_id"])))
+    return LeadOut().dump(_call(lambda: lead_flows.assign_lead(db(), current_api_user(), lead_id, data["owner_id"])))
 
 
 # ---- opportunities ------------------------------------------------------------------------------------------
