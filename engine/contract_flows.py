@@ -117,7 +117,9 @@ def _withdrawn(session: Session, instance, actor_id: int | None) -> None:
 
 
 subjects.register("contract", subjects.Subject(
-    visible=lambda user, sid: and_(Contract.id == sid, contract_ops.contract_filter(user)),
+    # an IN over a subquery keeps `contract` in the FROM even when the filter is simply false (no role)
+    visible=lambda user, sid: Contract.id.in_(select(Contract.id).where(
+        and_(Contract.id == sid, contract_ops.contract_filter(user)))),
     load=lambda session, sid: session.get(Contract, sid),
     template="subjects/contract.html",
     on_withdrawn=_withdrawn,
