@@ -2,7 +2,8 @@
 
 - Reminder: an open task whose `due_at` falls within the setting `task.remind_hours_before` (per sector)
   and is not past yet → one notification to whoever can act on it (its assignee, or the holders of its
-  role in its scope while nobody has claimed it). Once: `reminded_at` is set by a conditional UPDATE.
+  role in its scope while nobody has claimed it, and their delegates of the day). Once: `reminded_at` is
+  set by a conditional UPDATE.
 - Escalation: an open task past its `due_at` → one notification to the holders of its `escalate_to` role
   in the task's scope (the department manager when the task names no role or nobody holds that role
   there), and to the assignee (or, while unclaimed, to whoever can act). Once: `escalated_at`.
@@ -26,7 +27,8 @@ from models import audit, settings
 from models.base import write_transaction
 from models.notifications import notify
 from models.org import Sector, User, UserRole
-from models.process import HumanTask, InstanceEvent
+from models.process import HumanTask, InstanceEvent, ProcessInstance
+from models.task_extras import Delegation
 
 FALLBACK_ESCALATION_ROLE = "dept_manager"
 _COLUMNS = (HumanTask.id, HumanTask.instance_id, HumanTask.name, HumanTask.role_code, HumanTask.sector_id,
@@ -57,8 +59,9 @@ def _remind(session: Session, as_of: datetime) -> list[int]:
             .values(reminded_at=as_of).returning(*_COLUMNS).execution_options(synchronize_session=False)
         ).all()
     holders = _grants(session, {r for row in rows for r in _task_roles(row.role_code)})
+    actors = _actors(session, rows, holders, as_of)
     for row in rows:
-        users = [row.assignee_id] if row.assignee_id else _holders(holders, _task_roles(row.role_code), row)
+        users = actors[row.id]
         notify(session, users, "reminder", f"待办即将到期：{row.name}", link=f"/tasks/{row.id}",
                body=f"截止时间 {row.due_at:%Y-%m-%d %H:%M}", sector_id=row.sector_id,
                dedupe_key=f"task-remind:{row.id}")
@@ -76,12 +79,12 @@ def _escalate(session: Session, as_of: datetime) -> list[int]:
     roles = {FALLBACK_ESCALATION_ROLE} | {r.escalate_to for r in rows if r.escalate_to}
     roles |= {r for row in rows for r in _task_roles(row.role_code)}
     holders = _grants(session, roles)
+    actors = _actors(session, rows, holders, as_of)
     for row in rows:
         bosses = _holders(holders, [row.escalate_to], row) if row.escalate_to else []
         if not bosses:
             bosses = _holders(holders, [FALLBACK_ESCALATION_ROLE], row)
-        actors = [row.assignee_id] if row.assignee_id else _holders(holders, _task_roles(row.role_code), row)
-        users = sorted(set(bosses) | set(actors))
+        users = sorted(set(bosses) | set(actors[row.id]))
         notify(session, users, "escalation", f"待办已超期：{row.name}", link=f"/tasks/{row.id}",
                body=f"截止时间 {row.due_at:%Y-%m-%d %H:%M}，已超期，请督办", sector_id=row.sector_id,
                dedupe_key=f"task-escalate:{row.id}")
@@ -90,6 +93,33 @@ def _escalate(session: Session, as_of: datetime) -> list[int]:
                      sector_id=row.sector_id, after={"escalated_to": users, "role": row.escalate_to
                                                      or FALLBACK_ESCALATION_ROLE, "due_at": row.due_at.isoformat()})
     return sorted(row.id for row in rows)
+
+
+def _actors(session: Session, rows, holders: dict, as_of: datetime) -> dict[int, list[int]]:
+    """task id -> whoever can act on it: its assignee, or (unclaimed) the holders of its role in its scope;
+    plus their delegates of the day (委托), except a delegate who started the process himself."""
+    base = {row.id: [row.assignee_id] if row.assignee_id else _holders(holders, _task_roles(row.role_code), row)
+            for row in rows}
+    everyone = {u for users in base.values() for u in users}
+    if not everyone:
+        return base
+    day = as_of.date()
+    delegates: dict[int, set[int]] = defaultdict(set)
+    for delegator_id, delegate_id in session.execute(
+            select(Delegation.delegator_id, Delegation.delegate_id)
+            .join(User, User.id == Delegation.delegate_id)
+            .where(Delegation.delegator_id.in_(sorted(everyone)), Delegation.active.is_(True),
+                   Delegation.starts_on <= day, Delegation.ends_on >= day, User.status == "active")):
+        delegates[delegator_id].add(delegate_id)
+    if not delegates:
+        return base
+    starters = dict(session.execute(select(ProcessInstance.id, ProcessInstance.started_by).where(
+        ProcessInstance.id.in_(sorted({row.instance_id for row in rows})))).all())
+    out = {}
+    for row in rows:
+        extra = {d for u in base[row.id] for d in delegates.get(u, ()) if d != starters.get(row.instance_id)}
+        out[row.id] = sorted(set(base[row.id]) | extra)
+    return out
 
 
 def _task_roles(role_code: str | None) -> list[str]:

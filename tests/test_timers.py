@@ -6,7 +6,7 @@ test is tests/test_celery_worker.py.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -301,6 +301,25 @@ def test_due_date_notifications_go_to_the_assignee_and_the_escalation_role(sessi
     assert notified(session, "reminder") == {"待办即将到期：限期审批": ["asst1"]}
     deadlines(session, datetime(2027, 3, 3, 12, 0))
     assert notified(session, "escalation") == {"待办已超期：限期审批": ["asst1", "vp1"]}
+
+
+def test_due_date_reminder_reaches_the_delegate_but_not_on_his_own_request(session):
+    from models.task_extras import Delegation
+
+    deploy(session, "task_deadline")
+    mgr1, rep2 = user(session, "mgr1"), user(session, "rep2")
+    session.add(Delegation(delegator_id=mgr1.id, delegate_id=rep2.id, sector_id=mgr1.sector_id,
+                           starts_on=date(2027, 3, 1), ends_on=date(2027, 3, 10), created_by=mgr1.id))
+    session.commit()
+    others = start(session, "task_deadline", starter="rep1")
+    own = start(session, "task_deadline", starter="rep2")  # rep2 may not approve his own request
+    deadlines(session, datetime(2027, 3, 2, 12, 0))
+    fresh(session)
+    task_of = dict(session.execute(select(HumanTask.instance_id, HumanTask.id)).all())
+    sent = sorted(session.execute(select(Notification.link, User.username).join(User, User.id == Notification.user_id)
+                                  .where(Notification.kind == "reminder")).all())
+    assert sent == sorted([(f"/tasks/{task_of[others]}", "mgr1"), (f"/tasks/{task_of[others]}", "rep2"),
+                           (f"/tasks/{task_of[own]}", "mgr1")])
 
 
 def test_escalation_falls_back_to_the_department_manager_when_nobody_holds_the_role(session):
