@@ -28,13 +28,13 @@ lead_desk_bp = Blueprint("lead_desk", __name__)
 
 add_translations({
     "Lead desk": "商机分配", "Routing rules": "分配规则", "Routing priority": "分配优先", "Route": "分配",
-    "Keep": "保留", "Discard": "舍弃", "Followed up": "已跟进", "Route to": "分配给", "Any": "任意",
+    "Followed up": "已跟进", "Route to": "分配给", "Any": "任意",
     "Target": "分配对象", "Position": "顺序", "Active": "启用", "Inactive": "停用", "Deactivate": "停用",
-    "Activate": "启用", "Add rule": "新增规则", "Save": "保存", "Rank": "排名", "Set priority": "设置优先",
-    "Remove priority": "取消优先", "Team": "团队", "Rep": "销售", "Step": "步骤", "Region": "区域",
-    "Industry": "行业", "Note": "备注", "Discard reason": "舍弃原因", "Lead routed.": "商机已分配。",
-    "Lead discarded.": "商机已舍弃。", "Rule saved.": "规则已保存。", "Priority saved.": "优先已保存。",
-    "No lead waits for you.": "暂无待分配商机。", "Nothing here.": "暂无内容。",
+    "Activate": "启用", "Add rule": "新增规则", "Rank": "排名", "Set priority": "设置优先",
+    "Remove priority": "取消优先", "Team": "团队", "Rep": "销售", "Step": "步骤", 
+    "Note": "备注", "Lead routed.": "商机已分配。",
+    "Lead discarded.": "商机已作废。", "Rule saved.": "规则已保存。", "Priority saved.": "优先已保存。",
+    "No lead waits for you.": "暂无待分配商机。",
     "Leads no rule matched, or whose rep did not follow up in time, wait here for you to route by hand.":
         "没有匹配规则或跟进超时的商机在此等待手工分配。",
     "Rules are tried in order (lowest first); blank region or industry matches any. Reps without lead rights are "
@@ -50,7 +50,7 @@ add_translations({
     "this lead has no open routing step of that kind": "该商机当前没有此分配步骤。",
     "complete_lead": "完善商机", "manual_route": "手工分配", "reroute": "超时重新分配",
     "lead_routed": "商机分配", "Empty removes the priority.": "留空表示取消优先。",
-    "Required when discarding.": "舍弃时必填。", "lead_escalated": "商机跟进超时",
+    "Required when discarding.": "作废时必填。", "lead_escalated": "商机跟进超时",
 })
 
 # task page: buttons and extra fields of the lead routing forms (engine/lead_flows.py)
