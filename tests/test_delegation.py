@@ -53,6 +53,9 @@ def test_O4_delegate_sees_and_decides_the_managers_tasks_while_he_is_on_leave(ap
     event = session.scalar(select(InstanceEvent).where(InstanceEvent.instance_id == iid,
                                                        InstanceEvent.kind == "task_completed"))
     assert event.actor_id == _uid(session, "asst1") and event.acting_for_id == _uid(session, "mgr1")
+    history = api.as_("rep1").get(f"/process-instances/{iid}").get_json()["history"]
+    done = next(h for h in history if h["kind"] == "task_completed")
+    assert done["actor"] == "刘洋" and done["acting_for"] == "李强"
     client.post("/login", data={"username": "rep1", "password": "demo12345"})
     page = client.get(f"/processes/instances/{iid}").get_data(as_text=True)
     assert "刘洋（代 李强）" in page

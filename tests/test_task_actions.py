@@ -489,3 +489,18 @@ def test_send_back_from_a_parallel_branch_to_before_the_fork_cancels_both_branch
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["step"] == "a_review" and r.get_json()["assignee_id"] == _uid(session, "rep1")
     assert set(_open_steps(api, iid)) == {"a_review"}
+
+
+def test_withdraw_a_new_customer_review_returns_the_record_to_its_owner(api, session):
+    """Generic withdraw on another process: the customer review (E2); the record goes back as 'returned'."""
+    from tests.test_customers import call, created
+
+    c = created(api, contact={"name": "李四", "mobile": "13800000000"})
+    iid = c["review_instance_id"]
+    assert api.as_("mgr1").post(f"/process-instances/{iid}/withdraw", json={}).status_code == 403
+    r = api.as_("rep1").post(f"/process-instances/{iid}/withdraw", json={"comment": "信息有误"})
+    assert r.status_code == 200, r.get_json()
+    assert api.as_("rep1").get(f"/customers/{c['id']}").get_json()["status"] == "returned"
+    assert _audited(session, "customer.withdraw_review", c["id"])
+    r = call(api, "rep1", "patch", f"/customers/{c['id']}", json={"resubmit": True})   # fixed and sent again
+    assert r.status_code == 200 and r.get_json()["status"] == "pending"

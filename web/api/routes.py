@@ -60,7 +60,8 @@ def token():
 
 def _history(instance_id: int) -> list[dict]:
     return [{"at": h.event.at, "actor": h.actor, "kind": h.event.kind, "task": h.event.task_name,
-             "step": h.event.bpmn_id, "decision": h.event.decision, "comment": h.event.comment}
+             "step": h.event.bpmn_id, "decision": h.event.decision, "comment": h.event.comment,
+             "acting_for": h.acting_for}
             for h in inbox.history(db(), instance_id)]
 
 

@@ -127,6 +127,7 @@ class HistoryOut(Schema):
     step = fields.String(allow_none=True)
     decision = fields.String(allow_none=True)
     comment = fields.String(allow_none=True)
+    acting_for = fields.String(allow_none=True, metadata={"description": "whom the actor stood in for (委托)"})
 
 
 class QuoteOut(Schema):
