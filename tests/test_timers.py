@@ -161,6 +161,28 @@ def test_time_date_literal_deploys_and_fires(session):
     assert fire(session, datetime(2027, 3, 2, 8, 1))["fired"] == [iid]
 
 
+def test_non_interrupting_cycle_timer_fires_each_round_then_stops(session):
+    """timeCycle "R2/PT1H" on a non-interrupting boundary: two reminders an hour apart, the step stays open."""
+    data = ((DIAGRAMS / "timer_escalation.bpmn").read_bytes().replace(b'cancelActivity="true"', b'cancelActivity="false"')
+            .replace(b'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression" '
+                     b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"P2D"</bpmn:timeDuration>',
+                     b'<bpmn:timeCycle xsi:type="bpmn:tFormalExpression" '
+                     b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">"R2/PT1H"</bpmn:timeCycle>'))
+    definitions.deploy(session, data, filename="timer_escalation.bpmn", actor_id=None)
+    session.commit()
+    iid = start(session, "timer_escalation")
+    assert instance(session, iid).next_timer_at == T0 + timedelta(hours=1)
+    assert fire(session, T0 + timedelta(minutes=59))["fired"] == []
+    assert fire(session, T0 + timedelta(hours=1, minutes=1))["fired"] == [iid]
+    assert open_steps(session, iid) == ["approve", "escalated"]
+    assert instance(session, iid).next_timer_at == T0 + timedelta(hours=2)
+    assert fire(session, T0 + timedelta(hours=2, minutes=1))["fired"] == [iid]
+    assert open_steps(session, iid) == ["approve", "escalated", "escalated"]
+    assert instance(session, iid).next_timer_at is None  # two rounds, done
+    assert fire(session, T0 + timedelta(days=9))["fired"] == []
+    assert len(events(session, iid, "timer_fired")) == 2
+
+
 def test_unquoted_timer_duration_is_refused_at_deploy_with_the_fix(session):
     data = (DIAGRAMS / "timer_escalation.bpmn").read_bytes().replace(b'>"P2D"<', b">P2D<")
     with pytest.raises(DiagramError) as err:
