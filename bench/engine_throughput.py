@@ -537,6 +537,156 @@ def report_http(http: dict, clients: int, server_threads: int) -> None:
               f"{percentile(ms, 99):9.1f}{max(ms):9.1f}")
 
 
+# --- 4. contract countersign (K1) -------------------------------------------------------------------------
+# A contract of 300,000.00 at 6折 on the custom template: sales management's first opinion, then the R&D VP,
+# the implementation-service VP and the president countersign in parallel (5 steps, 4 manual tasks, two
+# service tasks, a parallel fork and join). The persisted pass runs engine.contract_flows.submit_contract and
+# runtime.complete_task, one session and commit per step, like the quote chains above.
+
+CONTRACT_FILE = ROOT / "workflows" / "contract_approval.bpmn"
+CONTRACT_KEY = "contract_approval"
+CONTRACT_TERMS = {"list_amount": Decimal("500000.00"), "amount": Decimal("300000.00"), "template": "custom",
+                  "title": "bench-countersign"}
+COUNTERSIGN = (("sm_opinion", "salesmgmt1"), ("rnd_sign", "rndvp"), ("impl_sign", "implvp"),
+               ("pres_sign", "president"))
+COUNTERSIGN_STEPS = ("submit", *(step for step, _user in COUNTERSIGN))
+
+
+def _contract_terms_stub(_task, _name, params) -> dict:
+    status = params["status"]["value"] if isinstance(params.get("status"), dict) else params.get("status")
+    return {"contract_id": 1, "status": status, "amount": 300000.0, "list_amount": 500000.0, "discount": 0.6,
+            "template": "custom", "kind": "product"}
+
+
+def countersign_memory_chain(spec: Any, subs: dict) -> BpmnWorkflow:
+    engine = SandboxScriptEngine(connector_caller=_contract_terms_stub)
+    workflow = BpmnWorkflow(spec, subs, script_engine=engine)
+    workflow.get_tasks(state=TaskState.READY)[0].data.update({
+        "contract_id": 1, "customer_name": "北京华信科技有限公司", "requester": "rep1", "requester_id": 1,
+        "contract": _contract_terms_stub(None, None, {"status": "pending"})})
+    _engine_steps(workflow)
+    users = dict(COUNTERSIGN)
+    signed = 0
+    for _ in range(MAX_ENGINE_ROUNDS):
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        if not ready:
+            break
+        task = ready[0]
+        bpmn_id = task.task_spec.bpmn_id
+        task.set_data(decision="approve", comment=None,
+                      **{f"{bpmn_id}_decision": "approve", f"{bpmn_id}_by": users[bpmn_id]})
+        task.run()
+        _engine_steps(workflow)
+        signed += 1
+    if not workflow.is_completed() or signed != len(COUNTERSIGN):
+        raise RuntimeError(f"in-memory countersign did not complete ({signed} tasks done)")
+    if workflow.data.get("contract", {}).get("status") != "approved":
+        raise RuntimeError("in-memory countersign did not end approved")
+    return workflow
+
+
+def bench_countersign_memory(chains: int, warmup: int) -> dict:
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_file(str(CONTRACT_FILE))
+    spec, subs = parser.get_spec(CONTRACT_KEY), parser.get_subprocess_specs(CONTRACT_KEY)
+    for _ in range(warmup):
+        countersign_memory_chain(spec, subs)
+    gc.collect()
+    started = time.perf_counter()
+    for _ in range(chains):
+        check_stop()
+        workflow = countersign_memory_chain(spec, subs)
+    elapsed = time.perf_counter() - started
+    return {"chains": chains, "seconds": elapsed, "cps": chains / elapsed,
+            "final_state_bytes": len(dump_state(workflow).encode())}
+
+
+def _new_open_tasks(session, instance_id: int) -> dict[str, int]:
+    return {t.bpmn_id: t.id for t in session.info.get("bench_new_tasks", [])
+            if t.instance_id == instance_id and t.status == "open"}
+
+
+def countersign_persisted_chain(factory, user_ids: dict[str, int], customer_id: int,
+                                step_times: list[list[float]] | None) -> None:
+    from engine import contract_flows
+
+    check_stop()
+    t0 = time.perf_counter()
+    with factory() as session:
+        rep = session.get(User, user_ids["rep1"])
+        contract = contract_flows.submit_contract(session, rep, {"customer_id": customer_id, **CONTRACT_TERMS})
+        instance_id = contract.process_instance_id
+        open_tasks = _new_open_tasks(session, instance_id)
+        session.commit()
+    t1 = time.perf_counter()
+    times = [t1 - t0]
+    for step, username in COUNTERSIGN:
+        task_id = open_tasks.pop(step, None)
+        if task_id is None:
+            raise RuntimeError(f"contract instance {instance_id}: no open {step} task")
+        with factory() as session:
+            user = session.get(User, user_ids[username])
+            runtime.complete_task(session, task_id, user, {"decision": "approve"})
+            open_tasks.update(_new_open_tasks(session, instance_id))
+            session.commit()
+        t2 = time.perf_counter()
+        times.append(t2 - t1)
+        t1 = t2
+    if open_tasks:
+        raise RuntimeError(f"contract instance {instance_id}: tasks still open: {sorted(open_tasks)}")
+    if step_times is not None:
+        step_times.append(times)
+
+
+def bench_countersign_persisted(app, chains: int, warmup: int) -> dict:
+    from models.contracts import Contract
+
+    factory = app.extensions["session_factory"]
+    with factory() as session:
+        user_ids = {u.username: u.id for u in session.scalars(select(User))}
+        customer_id = session.scalar(select(Customer.id).where(Customer.owner_id == user_ids["rep1"],
+                                                               Customer.status == "approved").order_by(Customer.id))
+    event.listen(factory, "pending_to_persistent", _track_new_tasks)
+    try:
+        for _ in range(warmup):
+            countersign_persisted_chain(factory, user_ids, customer_id, None)
+        gc.collect()
+        step_times: list[list[float]] = []
+        started = time.perf_counter()
+        for _ in range(chains):
+            countersign_persisted_chain(factory, user_ids, customer_id, step_times)
+        elapsed = time.perf_counter() - started
+    finally:
+        event.remove(factory, "pending_to_persistent", _track_new_tasks)
+    with factory() as session:
+        approved = session.scalar(select(func.count()).select_from(Contract).where(
+            Contract.status == "approved", Contract.title == CONTRACT_TERMS["title"]))
+        state_bytes = session.scalar(select(func.avg(func.length(ProcessInstance.state))).where(
+            ProcessInstance.process_key == CONTRACT_KEY))
+    if approved != warmup + chains:
+        raise RuntimeError(f"countersign: {approved} approved of {warmup + chains} contracts")
+    return {"chains": chains, "seconds": elapsed, "cps": chains / elapsed, "step_times": step_times,
+            "state_bytes": float(state_bytes or 0)}
+
+
+def report_countersign(mem: dict, per: dict) -> None:
+    hr("contract countersign (K1): submit → sales management → R&D VP ∥ implementation VP ∥ president → approved")
+    steps = len(COUNTERSIGN_STEPS)
+    print(f"{'':34}{'chains/s':>10}{'steps/s':>10}{'ms/chain':>10}")
+    print(f"{'in-memory (SpiffWorkflow only)':34}{mem['cps']:>10.1f}{mem['cps'] * steps:>10.1f}"
+          f"{1000 / mem['cps']:>10.2f}")
+    print(f"{'persisted (PostgreSQL, 5 tx)':34}{per['cps']:>10.1f}{per['cps'] * steps:>10.1f}"
+          f"{1000 / per['cps']:>10.2f}")
+    print(f"{'ratio persisted / in-memory':34}{per['cps'] / mem['cps']:>10.3f}")
+    print(f"\n{'step (persisted)':16}{'mean ms':>9}{'p50':>8}{'p95':>8}{'p99':>8}")
+    for i, name in enumerate(COUNTERSIGN_STEPS):
+        values = [t[i] * 1000 for t in per["step_times"]]
+        print(f"{name:16}{statistics.fmean(values):>9.2f}{percentile(values, 50):>8.2f}"
+              f"{percentile(values, 95):>8.2f}{percentile(values, 99):>8.2f}")
+    print(f"state at the end: {mem['final_state_bytes']:,} bytes in memory; mean stored state "
+          f"{per['state_bytes']:,.0f} bytes; every chain checked approved")
+
+
 # --- main -----------------------------------------------------------------------------------------------
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -585,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
         report_engine(mem, per)
         http = bench_http(app, http_quotes, warmup=min(16, http_quotes), clients=args.clients, server_threads=8)
         report_http(http, args.clients, 8)
+        report_countersign(bench_countersign_memory(chains, warmup=warm),
+                           bench_countersign_persisted(app, chains, warmup=warm))
         load = os.getloadavg()
         print(f"\ntotal run time {time.perf_counter() - t_start:.1f} s; load average now "
               f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs"

@@ -213,6 +213,10 @@ def receivables(session: Session, user: User, month: str, department_id: int | N
     """R1: per contract visible to `user` (finance and sales management: the sector; a manager: his
     department; a rep: his own), effective by the month's end, the figures as of that day. Set-based."""
     _first, end = month_bounds(month)
+    if department_id is not None and not access.sees_all_sectors(user):
+        department = session.get(Department, department_id)
+        if department is None or department.sector_id != user.sector_id:
+            raise ContractError(404, f"department {department_id} not found")
     money = Numeric(16, 2)
     inv = (select(Invoice.contract_id, func.sum(Invoice.amount).label("invoiced"))
            .where(Invoice.issued_on <= end).group_by(Invoice.contract_id).subquery())

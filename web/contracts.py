@@ -311,7 +311,10 @@ def _receivable_args() -> tuple[str, int | None, str | None]:
 def receivables():
     month, department_id, error = _receivable_args()
     session = db()
-    rows = rec.receivables(session, current_user, month, department_id)
+    try:
+        rows = rec.receivables(session, current_user, month, department_id)
+    except ContractError:
+        abort(404)
     return render_template("contracts/receivables.html", month=month, department_id=department_id, rows=rows,
                            totals=rec.totals(rows), departments=rec.departments_for(session, current_user),
                            may_export=may_export(current_user), errors=error)

@@ -150,7 +150,7 @@ class CollectionOut(Schema):
 class ReceivableQuery(s.StrictSchema):
     month = fields.String(validate=validate.Regexp(r"^20[0-9]{2}-(0[1-9]|1[0-2])$"),
                          metadata={"description": "YYYY-MM; default the current month", "example": "2026-11"})
-    department_id = _id()
+    department_id = fields.Integer(validate=validate.Range(min=1, max=s.MAX_ID))
 
 
 class ReceivableOut(Schema):
@@ -334,7 +334,7 @@ CID = [{**ID, "name": "contract_id"}]
 _receivables = _op("R1: the monthly receivables list, per contract (contracted, invoiced, collected, outstanding, "
                    "overdue as of the month's last day) of the contracts you may see; finance and sales management "
                    "see the sector, a manager his department, a rep his own", (200, "ReceivablesOut"),
-                   params=_query(ReceivableQuery()), errors=(401, 422))
+                   params=_query(ReceivableQuery()), errors=(401, 404, 422))
 
 register({
     "/contracts": {
