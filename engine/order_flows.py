@@ -41,9 +41,11 @@ class ConfirmForm(_Form):
 
 
 class ResubmitForm(_Form):
-    """The rep, after the business manager's rejection: corrects and resubmits, or abandons."""
+    """The rep, after the business manager's rejection: corrects (kind, note) and resubmits, or abandons."""
 
     decision = fields.String(required=True, validate=validate.OneOf(("resubmit", "abandon")))
+    kind = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(ops.EXECUTION_KINDS))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 class SplitTaskRow(Schema):
@@ -168,6 +170,16 @@ def set_execution_order_status(ctx: ConnectorContext, status: str) -> dict:
                 set(ops.PARTS.values()))), "info", f"执行单 {order.number} 已审核通过，请确认发货、回款、实施",
                 link=link, sector_id=order.sector_id, dedupe_key=f"execution_order:{order.id}:approved")
     return {"execution_order_id": order.id, "status": order.status}
+
+
+@connector("crm.revise_execution_order", "Apply the rep's corrections (kind, note) to a returned execution order",
+           note=str, kind=str)
+def revise_execution_order(ctx: ConnectorContext, note: str, kind: str) -> dict:
+    order = _execution_order(ctx, "crm.revise_execution_order")
+    if kind and kind not in ops.EXECUTION_KINDS:
+        raise ConnectorError(f"unknown execution order kind {kind!r}")
+    ops.revise_execution_order(ctx.session, order, ctx.actor_id, note=note[:2000] or None, kind=kind or None)
+    return {"execution_order_id": order.id}
 
 
 @connector("crm.confirm_execution_order_part", "Record that shipping, collection or implementation confirmed its part",

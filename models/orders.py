@@ -334,6 +334,22 @@ def set_execution_status(session: Session, order: ExecutionOrder, status: str, a
     return True
 
 
+def revise_execution_order(session: Session, order: ExecutionOrder, actor_id: int | None, *, note: str | None,
+                           kind: str | None) -> bool:
+    """The rep's corrections when he resubmits a returned order; only given values change (idempotent)."""
+    before = {"note": order.note, "kind": order.kind}
+    if note is not None:
+        order.note = note
+    if kind is not None:
+        order.kind = kind
+    after = {"note": order.note, "kind": order.kind}
+    if after == before:
+        return False
+    audit.record(session, actor_id=actor_id, action="execution_order.revise", entity_type="execution_order",
+                 entity_id=order.id, sector_id=order.sector_id, before=before, after=after)
+    return True
+
+
 def confirm_part(session: Session, order: ExecutionOrder, part: str, actor_id: int | None) -> bool:
     if part not in PARTS:
         raise ValueError(f"unknown part {part!r}")

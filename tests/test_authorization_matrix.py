@@ -26,7 +26,7 @@ PARAM_TABLES = {
     "contact_id": "contact", "lead_id": "lead", "opportunity_id": "opportunity", "activity_id": "activity",
     "attachment_id": "attachment", "case_id": "conflict_case", "conflict_case_id": "conflict_case",
     "import_id": "import_job", "job_id": "import_job", "move_id": "pool_move", "pool_move_id": "pool_move",
-    "flag_id": "flag", "expense_claim_id": "expense_claim",
+    "flag_id": "flag", "expense_claim_id": "expense_claim", "routing_rule_id": "lead_routing_rule",
     "change_id": "account_change",
     "task_attachment_id": "task_attachment", "delegation_id": "delegation", "notification_id": "notification",
     "execution_order_id": "execution_order", "implementation_order_id": "implementation_order",

@@ -143,8 +143,10 @@ def test_X1_reject_goes_back_to_rep_who_resubmits(api, session):
     assert not open_tasks(api, iid, "rep2")
     r = api.as_("rep2").post(f"/tasks/{fix[0]['id']}/complete", json={"data": {"decision": "resubmit"}})
     assert r.status_code in (403, 404)
-    complete(api, iid, "rep1", {"decision": "resubmit"}, step="fix", comment="已补充")
-    assert api.as_("rep1").get(f"/execution-orders/{order['id']}").get_json()["status"] == "pending"
+    complete(api, iid, "rep1", {"decision": "resubmit", "kind": "sales_order", "note": "交货地址：北京海淀"},
+             step="fix", comment="已补充")
+    body = api.as_("rep1").get(f"/execution-orders/{order['id']}").get_json()
+    assert body["status"] == "pending" and body["kind"] == "sales_order" and body["note"] == "交货地址：北京海淀"
     assert [t["step"] for t in open_tasks(api, iid, "bizmgr1")] == ["review"]
     complete(api, iid, "bizmgr1", {"decision": "approve"}, step="review")
     assert api.as_("rep1").get(f"/execution-orders/{order['id']}").get_json()["status"] == "approved"
@@ -261,3 +263,53 @@ def test_X1_review_task_shows_order_and_candidates_by_role(api, session):
     session.rollback()
     task = session.scalar(select(HumanTask).where(HumanTask.instance_id == order["process_instance_id"]))
     assert task.role_code == "business_manager" and task.due_at is not None
+
+
+def test_X1_rep_withdraws_before_review_order_abandoned(api, session):
+    order = submit(api, make_contract(session))
+    r = api.as_("rep1").post(f"/process-instances/{order['process_instance_id']}/withdraw", json={"comment": "撤回"})
+    assert r.status_code == 200, r.get_json()
+    assert api.as_("rep1").get(f"/execution-orders/{order['id']}").get_json()["status"] == "abandoned"
+    assert not open_tasks(api, order["process_instance_id"], "bizmgr1")
+
+
+def _login(client, username):
+    r = client.post("/login", data={"username": username, "password": "demo12345"})
+    assert r.status_code == 302
+
+
+def test_X1_pages_new_list_detail_and_access(client, session):
+    cid = make_contract(session)
+    draft = make_contract(session, status="draft")
+    _login(client, "rep1")
+    page = client.get("/execution-orders/new")
+    assert page.status_code == 200 and f'value="{cid}"' in page.get_data(as_text=True)
+    assert f'value="{draft}"' not in page.get_data(as_text=True)  # only approved/signed contracts are offered
+    r = client.post("/execution-orders/new", data={"contract_id": str(draft), "kind": "contract"})
+    assert r.status_code == 422 and "contract_id-error" in r.get_data(as_text=True)
+    r = client.post("/execution-orders/new", data={"contract_id": str(cid), "kind": "contract", "note": "急"})
+    assert r.status_code == 302
+    oid = session.scalar(select(ExecutionOrder.id).where(ExecutionOrder.contract_id == cid))
+    session.rollback()
+    body = client.get(f"/execution-orders/{oid}").get_data(as_text=True)
+    assert "待审核" in body and "商务经理审核" in body
+    assert "ZX" in client.get("/execution-orders").get_data(as_text=True)
+    client.post("/logout")
+    _login(client, "rep3")
+    assert client.get(f"/execution-orders/{oid}").status_code == 404
+    assert "ZX" not in client.get("/execution-orders").get_data(as_text=True)
+
+
+def test_X1_rep_corrects_on_task_page_and_resubmits(api, client, session):
+    order = submit(api, make_contract(session))
+    iid = order["process_instance_id"]
+    complete(api, iid, "bizmgr1", {"decision": "reject"}, step="review", comment="类型应为销售订单")
+    fix = open_tasks(api, iid, "rep1")[0]
+    _login(client, "rep1")
+    page = client.get(f"/tasks/{fix['id']}").get_data(as_text=True)
+    assert 'name="note"' in page and 'value="sales_order"' in page and "重新提交" in page
+    r = client.post(f"/tasks/{fix['id']}/complete", data={"decision": "resubmit", "kind": "sales_order",
+                                                          "note": "已改为销售订单", "comment": "请再审"})
+    assert r.status_code == 302
+    body = api.as_("rep1").get(f"/execution-orders/{order['id']}").get_json()
+    assert (body["status"], body["kind"], body["note"]) == ("pending", "sales_order", "已改为销售订单")

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from engine import inbox as engine_inbox
 from engine import order_flows
 from engine.errors import EngineError
 from models import orders as ops
@@ -59,7 +60,13 @@ def _split_rows(form) -> dict:
     return {"tasks": tasks, "milestones": milestones}
 
 
+def _resubmit_fields(form) -> dict:
+    kind = (form.get("kind") or "").strip()
+    return {"note": (form.get("note") or "").strip() or None, "kind": kind or None}
+
+
 inbox.FORM_FIELDS["impl_split"] = ("orders/_split_form.html", _split_rows)
+inbox.FORM_FIELDS["order_resubmit"] = ("orders/_resubmit_form.html", _resubmit_fields)
 
 
 @orders_bp.app_template_global()
@@ -86,7 +93,7 @@ add_translations({
     "Not reached": "未达成", "Add a task": "添加任务", "Add a milestone": "添加里程碑", "Task title": "任务名称",
     "Milestone name": "里程碑名称", "done": "已完成", "open": "进行中", "Done at": "完成时间",
     "Not split into tasks yet.": "尚未拆分任务。", "Choose an implementer": "选择实施人员",
-    "Contract": "合同", "Confirmations": "确认情况", "Process": "流程",
+    "Open steps": "当前步骤", "Contract": "合同", "Confirmations": "确认情况", "Process": "流程",
     "confirm": "确认", "split": "拆分任务", "accept": "验收通过", "resubmit": "重新提交", "abandon": "放弃",
     "Split into tasks for implementers; milestones are payment nodes (share of the contract amount).":
     "拆分为实施人员的任务；里程碑即回款节点（合同金额的比例）。",
@@ -146,7 +153,8 @@ def execution_detail(order_id: int):
     impl = session.scalar(select(ops.ImplementationOrder).where(
         ops.ImplementationOrder.execution_order_id == order.id))
     history = _history(session, order.process_instance_id)
-    return render_template("orders/execution_detail.html", order=order, impl=impl, history=history,
+    steps = engine_inbox.open_tasks_of(session, order.process_instance_id) if order.process_instance_id else []
+    return render_template("orders/execution_detail.html", order=order, impl=impl, history=history, steps=steps,
                            impl_visible=impl is not None and _sees(session, impl.id))
 
 
@@ -186,6 +194,7 @@ def implementation_detail(order_id: int):
         abort(404)
     payments = ops.milestone_payments(session, order)
     names = {row["milestone"].id: row["milestone"].name for row in payments}
-    return render_template("orders/implementation_detail.html", order=order,
+    steps = engine_inbox.open_tasks_of(session, order.process_instance_id) if order.process_instance_id else []
+    return render_template("orders/implementation_detail.html", order=order, steps=steps,
                            tasks=ops.tasks_of(session, current_user, order), payments=payments, milestone_names=names,
                            history=_history(session, order.process_instance_id))
