@@ -158,7 +158,7 @@ def test_send_back_refused_to_wrong_people_targets_and_states(api, session):
 
 # ---------------------------------------------------------------- 驳回 to the submitter, 重新提交
 
-def test_send_back_to_submitter_parks_the_first_step_with_him_until_he_resubmits(api, session):
+def test_send_back_to_submitter_parks_the_first_step_with_him_until_he_resubmits(api, client, session):
     quote = _quote(api)
     iid = quote["process_instance_id"]
     _approve(api, _open(api, iid, "mgr1")["id"], "mgr1")
@@ -170,6 +170,8 @@ def test_send_back_to_submitter_parks_the_first_step_with_him_until_he_resubmits
     assert parked["step"] == "mgr_approve" and parked["assignee_id"] == rep1
     assert session.get(HumanTask, parked["id"]).kind == "resubmit"
     assert any(t["id"] == parked["id"] for t in api.as_("rep1").get("/tasks?scope=mine").get_json()["items"])
+    client.post("/login", data={"username": "rep1", "password": "demo12345"})
+    assert "重新提交" in client.get("/inbox").get_data(as_text=True)
     assert all(t["id"] != parked["id"] for t in api.as_("mgr1").get("/tasks?scope=mine").get_json()["items"])
     # the submitter does not decide it; others may not resubmit it
     assert api.as_("rep1").post(f"/tasks/{parked['id']}/complete",
@@ -179,7 +181,8 @@ def test_send_back_to_submitter_parks_the_first_step_with_him_until_he_resubmits
     r = api.as_("rep1").post(f"/tasks/{parked['id']}/resubmit", json={"comment": "已补充"})
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["assignee_id"] is None
-    assert session.get(HumanTask, parked["id"]).kind == "task" or True
+    session.rollback()
+    assert session.get(HumanTask, parked["id"]).kind == "task"
     assert api.as_("rep1").post(f"/tasks/{parked['id']}/resubmit", json={}).status_code == 409
     kinds = _kinds(api, iid)
     assert "sent_back" in kinds and "resubmitted" in kinds
@@ -383,6 +386,7 @@ def test_task_page_offers_the_actions_in_order_and_the_requester_his(client, api
     positions = [page.find(label) for label in labels]
     assert all(p >= 0 for p in positions) and positions == sorted(positions), positions
     assert "撤回" not in page
+    assert "截止" in page                              # due date in working days (due_days of the step)
     client.post("/logout")
     client.post("/login", data={"username": "rep1", "password": "demo12345"})
     page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
