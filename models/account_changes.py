@@ -338,7 +338,9 @@ def apply(session: Session, change: AccountChange, actor_id: int | None) -> dict
         result["user_id"] = user.id
     else:
         target = session.get(User, change.target_user_id)
-        if change.kind == "change_role":
+        if target.status == "closed" and change.kind != "close":
+            result["skipped"] = "the account was closed meanwhile"  # nothing left to change
+        elif change.kind == "change_role":
             removed = change.roles_remove or []
             if removed:
                 session.execute(delete(UserRole).where(
@@ -351,7 +353,7 @@ def apply(session: Session, change: AccountChange, actor_id: int | None) -> dict
             audit.record(session, actor_id=actor_id, action="user.change_role", entity_type="user",
                          entity_id=target.id, sector_id=change.sector_id,
                          after={"added": change.roles_add, "removed": removed, "account_change_id": change.id})
-        elif change.kind == "close":
+        elif change.kind == "close" and target.status != "closed":
             successor = check_successor(session, change.sector_id, target.id, change.successor_id)
             counts = _handover(session, target, successor)
             target = session.get(User, change.target_user_id)

@@ -11,6 +11,7 @@ from sqlalchemy import event, func, select
 from models import clock
 from models.account_changes import AccountChange
 from models.audit import AuditLog
+from models.auth import ApiToken
 from models.contracts import Contract
 from models.crm import Customer, Quote
 from models.org import Department, Sector, User, UserRole
@@ -241,10 +242,12 @@ def test_O5_nothing_half_written_when_the_handover_fails(api, client, session):
 
 # ---------------------------------------------------------------- freeze
 
-def test_O5_freeze_takes_effect_at_once_before_any_approval(api, client, session):
+def test_O5_freeze_takes_effect_at_once_before_any_approval(api, client, session, app):
     token = api.token("rep1")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/customers", headers=headers).status_code == 200
+    browser = app.test_client()  # rep1 is signed in in his browser
+    assert _login(browser, "rep1").status_code == 302 and browser.get("/customers").status_code == 200
     r = _submit(api, kind="freeze", target_user_id=_uid(session, "rep1"), reason="即将离职")
     assert r.status_code == 201, r.get_json()
     change = r.get_json()
@@ -252,6 +255,10 @@ def test_O5_freeze_takes_effect_at_once_before_any_approval(api, client, session
     assert client.get("/api/v1/customers", headers=headers).status_code == 401
     assert _token(client, "rep1").status_code == 401
     assert _login(client, "rep1").status_code == 401
+    assert browser.get("/customers").status_code == 302  # his open session is refused too
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == _uid(session, "rep1"))) == 0  # tokens revoked
     task = _task(api, change)
     assert task is not None and task["name"] == "确认冻结账号"
     assert _decide(api, change, "approve").status_code == 200
@@ -476,3 +483,16 @@ def test_O5_freeze_and_open_through_the_page(client, session):
     assert r.status_code == 302
     session.rollback()
     assert session.scalar(select(AccountChange.username).where(AccountChange.kind == "open")) == "pageuser"
+
+
+def test_O5_a_change_approved_after_the_account_was_closed_changes_nothing(api, session):
+    rep1, rep2 = _uid(session, "rep1"), _uid(session, "rep2")
+    role = _submit(api, kind="change_role", target_user_id=rep1, roles_add=[{"role": "marketing"}]).get_json()
+    closing = _submit(api, kind="close", target_user_id=rep1, successor_id=rep2).get_json()
+    assert _submit(api, kind="close", target_user_id=rep1, successor_id=rep2).status_code == 409  # one at a time
+    assert _decide(api, closing, "approve").status_code == 200
+    assert _decide(api, role, "approve").status_code == 200
+    session.rollback()
+    assert session.get(User, rep1).role_codes == {"sales_rep"} and session.get(User, rep1).status == "closed"
+    assert session.get(AccountChange, role["id"]).result["skipped"]
+    assert _submit(api, kind="freeze", target_user_id=rep1).status_code == 409
