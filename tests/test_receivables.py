@@ -65,6 +65,7 @@ def ledger(api, session):
     session.get(Contract, c["D"]["id"]).department_id = d2.id
     session.commit()
     clock.freeze(datetime(2026, 12, 15, 9, 0))
+    api._tokens.clear()  # tokens issued in September have expired by December
     fin = "finance1"
     a1 = _post(api, fin, f"/contracts/{c['A']['id']}/invoices",
                {"number": "INV-A1", "amount": 60000, "issued_on": "2026-10-01", "due_on": "2026-10-31"})
@@ -80,7 +81,7 @@ def ledger(api, session):
           {"number": "INV-B2", "amount": 150000, "issued_on": "2026-12-01", "due_on": "2026-12-31"})
     _post(api, fin, f"/contracts/{c['D']['id']}/invoices",
           {"number": "INV-D1", "amount": 20000, "issued_on": "2026-10-10", "due_on": "2026-10-20"})
-    c["A1"] = a1
+    c["A1"], c["B1"] = a1, b1
     return c
 
 
@@ -159,8 +160,10 @@ def test_R1_refusals_name_the_field_and_write_nothing(api, session, ledger):
         (f"/contracts/{a}/collections", {"amount": 100, "received_on": "2027-01-10"}, 422, "received_on"),
         (f"/contracts/{a}/collections", {"amount": 100, "received_on": "2026-12-10", "invoice_id": 999999}, 422,
          "invoice_id"),
-        (f"/contracts/{a}/collections", {"amount": 10000.01, "received_on": "2026-12-10",
-                                         "invoice_id": ledger["A1"]["id"]}, 422, "amount"),  # INV-A1 needs 10,000
+        (f"/contracts/{ledger['B']['id']}/collections", {"amount": 50000.01, "received_on": "2026-12-10",
+                                                         "invoice_id": ledger["B1"]["id"]}, 422, "amount"),  # 50,000 open
+        (f"/contracts/{a}/collections", {"amount": 1, "received_on": "2026-12-10",
+                                         "invoice_id": ledger["B1"]["id"]}, 422, "invoice_id"),  # another contract's
         (f"/contracts/{a}/invoices", {"number": "INV-X", "amount": 1, "issued_on": "2026-12-01",
                                       "due_on": "2026-12-31"}, 422, "amount"),  # fully invoiced already
         (f"/contracts/{a}/invoices", {"number": "INV-A1", "amount": 1, "issued_on": "2026-12-01",
