@@ -62,6 +62,9 @@ BUSINESS_RULE_422 = [
     ("POST", "/process-instances/{instance_id}/copies"), ("POST", "/tasks/{task_id}/attachments"),
     ("POST", "/delegations"),
     ("POST", "/execution-orders"),
+    ("POST", "/contracts"), ("PATCH", "/contracts/{contract_id}"), ("POST", "/contracts/{contract_id}/sign"),
+    ("POST", "/contracts/{contract_id}/invoices"), ("POST", "/contracts/{contract_id}/collections"),
+    ("GET", "/receivables"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [

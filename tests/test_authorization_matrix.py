@@ -30,7 +30,7 @@ PARAM_TABLES = {
     "change_id": "account_change",
     "task_attachment_id": "task_attachment", "delegation_id": "delegation", "notification_id": "notification",
     "execution_order_id": "execution_order", "implementation_order_id": "implementation_order",
-    "execution_order_id": "execution_order", "implementation_order_id": "implementation_order",
+    "contract_id": "contract",
 }
 
 
