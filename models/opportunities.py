@@ -42,10 +42,11 @@ def visible_opportunity(session: Session, user: User, opportunity_id: int) -> Op
 
 
 def owned_opportunity(session: Session, user: User, opportunity_id: int) -> Opportunity:
-    """E4: visible (else 404) and owned by the user (else 403)."""
+    """E4: visible (else 404) and owned by the user (else 403); F2: not closed (else 403)."""
     opp = visible_opportunity(session, user, opportunity_id)
     if opp.owner_id != user.id:
         raise NotAllowed("only the opportunity's owner enters its progress (E4)")
+    closures.check_editable(session, user, opp)  # F2: a closed opportunity is read-only (changes, attachments)
     return opp
 
 
@@ -185,7 +186,6 @@ def _flush(session: Session) -> None:
 def update_opportunity(session: Session, user: User, opportunity_id: int, data: dict[str, Any]) -> Opportunity:
     """E4: only the owner; `version` (when sent) must be the one he read, else 409."""
     opp = owned_opportunity(session, user, opportunity_id)
-    closures.check_editable(session, user, opp)  # F2: a closed opportunity is read-only
     _check_version(opp, data.get("version"))
     before = snapshot(opp)
     if "name" in data:

@@ -4,6 +4,7 @@ calendar (holidays and make-up workdays), the department manager or assistant co
 for sales management (E4 owner-only progress still holds)."""
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import pytest
@@ -185,6 +186,10 @@ def test_F2_closed_opportunity_is_read_only_except_for_sales_management(api):
     assert move(api, opp, "signing").status_code == 403
     assert complete(api, st["open_task_id"], "mgr1", "approve").status_code == 200
     assert move(api, opp, "signing").status_code == 403
+    upload = api.as_("rep1").post(f"/opportunities/{opp['id']}/attachments",
+                                  data={"file": (io.BytesIO(b"minutes"), "minutes.txt")},
+                                  content_type="multipart/form-data")
+    assert upload.status_code == 403
     assert api.as_("mgr1").post(f"/opportunities/{opp['id']}/reopen", json={"stage_code": "signing"}).status_code == 403
     r = api.as_("salesmgmt1").post(f"/opportunities/{opp['id']}/reopen", json={"stage_code": "won"})
     assert r.status_code == 422 and "stage_code" in r.get_json()["errors"]
