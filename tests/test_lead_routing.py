@@ -1,7 +1,7 @@
 """Lead routing process (L1–L4, P3): screening, completion, routing table, priority, follow-up and escalation."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -134,6 +134,9 @@ def test_L2_kept_lead_goes_to_the_business_manager_who_completes_it_then_the_rep
     r = api.as_("bizmgr1").post(f"/leads/{lead['id']}/routing/complete", json={"decision": "route", "region": ""})
     assert r.status_code == 422 and "region" in r.get_json()["errors"]
     body = route(api, lead["id"], "华北", "化工")  # demo rule: 华北 → rep1
+    r = api.as_("bizmgr1").post(f"/leads/{lead['id']}/routing/complete", json={"decision": "route", "region": "华北",
+                                                                              "industry": "化工"})
+    assert r.status_code == 409  # the step is done
     assert body["region"] == "华北" and body["industry"] == "化工"
     assert body["owner_id"] == uid(session, "rep1") and body["status"] == "assigned"
     follow = open_task(api, lead["id"], "follow_up", "rep1")
@@ -243,7 +246,7 @@ def test_L4_priority_rep_first_within_a_team(api, session):
     assert route(api, second["id"], "华中", "软件")["owner_id"] == uid(session, "rep1")
     # last month's priority does not count
     session.rollback()
-    session.execute(update(RoutingPriority).values(month=RoutingPriority.month - timedelta(days=40)))
+    session.execute(update(RoutingPriority).values(month=date(2000, 1, 1)))
     session.commit()
     third = lead_to_routing(api, company_name="团队三公司")
     assert route(api, third["id"], "华中", "软件")["owner_id"] == uid(session, "rep2")
