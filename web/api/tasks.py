@@ -367,6 +367,12 @@ def _download_op() -> dict:
     return operation
 
 
+def _with_404(operation: dict) -> dict:
+    operation["responses"]["404"] = {"description": "not found or not visible to you",
+                                     "content": {"application/json": {"schema": "ErrorResponse"}}}
+    return operation
+
+
 def _optional_body(operation: dict) -> dict:
     """Every field is optional: an empty body is fine."""
     operation["requestBody"]["required"] = False
@@ -376,8 +382,7 @@ def _optional_body(operation: dict) -> dict:
 _COPY = _errors(list_op("抄送 Copy the process to active users of its sector (read-only access, 抄送我的); "
                         "answers the new copies", "CopyOut", []), 403)
 _COPY["requestBody"] = {"required": True, "content": {"application/json": {"schema": "CopyIn"}}}
-_COPY["responses"]["404"] = {"description": "not found or not visible to you",
-                             "content": {"application/json": {"schema": "ErrorResponse"}}}
+_with_404(_COPY)
 
 _NOTIFICATIONS = list_op("Your notifications (urges, copies, reminders…), newest first", "NotificationOut",
                          [{"in": "query", "name": "unread", "schema": {"type": "boolean"}}, *PAGE])
@@ -409,13 +414,13 @@ register({
     "/copies": {"get": list_op("Processes copied to you (抄送我的)", "CopiedOut", PAGE)},
     "/tasks/{task_id}/comments": {
         "parameters": _p("task_id"),
-        "get": list_op("Comments on the task's process", "TaskCommentOut", []),
+        "get": _with_404(list_op("Comments on the task's process", "TaskCommentOut", [])),
         "post": op("评论 Comment on the process (anyone who may view it)", (201, "TaskCommentOut"),
                    body="TaskCommentIn", errors=(401, 404, 422)),
     },
     "/tasks/{task_id}/attachments": {
         "parameters": _p("task_id"),
-        "get": list_op("Attachments of the task's process", "TaskAttachmentOut", []),
+        "get": _with_404(list_op("Attachments of the task's process", "TaskAttachmentOut", [])),
         "post": _errors(op("附件 Attach a file (10 MB at most) as the initiator or who handles the step",
                            (201, "TaskAttachmentOut"), errors=(401, 404, 422), extra=_UPLOAD), 403),
     },
