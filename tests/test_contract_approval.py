@@ -474,3 +474,53 @@ def test_K1_concurrent_countersignatures_are_both_recorded(api, live_server, ses
     session.rollback()
     assert session.scalar(select(func.count()).select_from(HumanTask).where(
         HumanTask.instance_id == contract["process_instance_id"], HumanTask.status == "completed")) == 4
+
+
+# ---------------------------------------------------------------- pages
+
+def _login(app, username):
+    client = app.test_client()
+    r = client.post("/login", data={"username": username, "password": "demo12345"})
+    assert r.status_code in (200, 302)
+    return client
+
+
+def test_K1_U4_contract_pages(app, api, session):
+    """The pages: list with search, the new-contract form (U4 refusal names the customer, 422), detail with
+    history, change and resubmit while returned, the signature after approval; others get 404/403."""
+    rep = _login(app, "rep1")
+    assert rep.get("/contracts").status_code == 200
+    assert rep.get("/contracts/new").status_code == 200
+    pending = session.scalar(select(Customer.id).where(Customer.status == "pending"))
+    r = rep.post("/contracts/new", data={"customer_id": pending, "list_amount": "1000", "amount": "900",
+                                         "kind": "product", "template": "standard"})
+    assert r.status_code == 422 and "尚未审核通过" in r.get_data(as_text=True)
+    cid = customer_ids(api, "rep1")[0]
+    r = rep.post("/contracts/new", data={"customer_id": cid, "list_amount": "200,000", "amount": "120000",
+                                         "kind": "product", "template": "standard", "title": "页面合同"})
+    assert r.status_code == 302
+    contract_id = int(r.headers["Location"].rstrip("/").split("/")[-1])
+    html = rep.get(f"/contracts/{contract_id}").get_data(as_text=True)
+    assert "¥120,000.00" in html and "6折 (60%)" in html and "部门经理审批" in html
+    assert "页面合同" in rep.get("/contracts?q=页面").get_data(as_text=True)
+    for user in ("rep2", "mgr3"):
+        assert _login(app, user).get(f"/contracts/{contract_id}").status_code == 404
+    assert _login(app, "finance1").get("/contracts/new").status_code == 403
+    contract = api.as_("rep1").get(f"/contracts/{contract_id}").get_json()
+    decide(api, contract, "mgr_decide", "reject", "请改为 5 万")
+    assert "修改后重新提交" in rep.get(f"/contracts/{contract_id}").get_data(as_text=True)
+    assert _login(app, "mgr1").get(f"/contracts/{contract_id}/edit").status_code == 403
+    r = rep.post(f"/contracts/{contract_id}/edit", data={"list_amount": "200000", "amount": "500000",
+                                                         "kind": "product", "template": "standard"})
+    assert r.status_code == 422  # above the list amount, nothing changed
+    r = rep.post(f"/contracts/{contract_id}/edit", data={"list_amount": "200000", "amount": "50000",
+                                                         "kind": "product", "template": "standard", "comment": "已改"})
+    assert r.status_code == 302
+    assert open_steps(api, contract) == ["sm_opinion"]  # 2.5折 now: countersigned
+    countersign(api, contract)
+    r = rep.post(f"/contracts/{contract_id}/sign", data={"signed_on": "2000-01-01"})
+    assert r.status_code == 302 and status(api, contract) == "approved"  # refused: before the contract existed
+    today = api.as_("rep1").get(f"/contracts/{contract_id}").get_json()["created_at"][:10]
+    assert rep.post(f"/contracts/{contract_id}/sign", data={"signed_on": today}).status_code == 302
+    assert status(api, contract) == "signed"
+    assert _login(app, "mgr3").post(f"/contracts/{contract_id}/sign", data={"signed_on": today}).status_code == 404
