@@ -32,6 +32,7 @@ SCHEDULE: dict[str, float] = {
     "task-deadlines": 5 * 60,
     "public-pool": 24 * 3600,
     "activity-flags": 24 * 3600,
+    "closure-flags": 3600,  # F2: closures past their one-working-day limit
 }
 OFF_VALUES = ("0", "off", "false", "no", "disabled")
 

@@ -454,7 +454,8 @@ def test_scheduler_switch_and_serve_start(app, monkeypatch):
     scheduler = _start_scheduler(app)
     try:
         assert scheduler.running
-        assert set(scheduler.schedule) == {"timers", "task-deadlines", "public-pool", "activity-flags"}
+        assert set(scheduler.schedule) == {"timers", "task-deadlines", "public-pool", "activity-flags",
+                                           "closure-flags"}
         assert scheduler.schedule["timers"] == 30 and scheduler.schedule["task-deadlines"] == 300
     finally:
         scheduler.stop()
