@@ -206,3 +206,11 @@ def test_U5_pages_refuse_without_reference_and_submit_with_it(client, api, sessi
     login(client, "finance1")
     assert client.get("/expenses/new").status_code == 403
     assert client.get(claim_url).status_code == 200
+
+
+def test_U5_claimant_withdraws_before_the_first_decision(api):
+    claim = customer_claim(api)
+    r = api.as_("rep1").post(f"/process-instances/{claim['process_instance_id']}/withdraw", json={"comment": "填错金额"})
+    assert r.status_code == 200, r.get_json()
+    assert status(api, claim) == "withdrawn"
+    assert open_task(api, claim, "mgr1") is None
