@@ -22,11 +22,12 @@ from engine import assignment, forms, runtime, subjects
 from engine.connectors import ConnectorContext, ConnectorError, connector
 from engine.errors import Conflict, InvalidData
 from models import access, audit, clock, notifications, settings
+from models import activities as acts
 from models import lead_routing as routing
 from models import leads as ld
 from models.org import User, UserRole
 from models.process import HumanTask, ProcessInstance
-from models.sales import Lead
+from models.sales import Activity, Lead
 
 PROCESS = "lead_routing"
 DESK_STEPS = ("complete_lead", "manual_route", "reroute")  # the business manager's steps (商机分配 page)
@@ -228,6 +229,19 @@ def assign_lead(session: Session, user: User, lead_id: int, owner_id: Any) -> Le
             raise ld.Refused(err, "owner_id")
         return route_by_hand(session, user, lead_id, owner_id)
     return ld.assign_lead(session, user, lead_id, owner_id)
+
+
+def log_activity(session: Session, user: User, data: dict[str, Any]) -> Activity:
+    """Log an activity (models.activities.log_activity); the routed rep's activity on his lead is its follow-up
+    (P3: an activity within the follow-up limit), so his open follow-up step is completed with it."""
+    activity = acts.log_activity(session, user, data)
+    if activity.lead_id is not None:
+        lead = session.get(Lead, activity.lead_id)
+        if lead is not None and lead.owner_id == user.id:
+            task = _task_for(session, user, lead, ("follow_up",))
+            if task is not None:
+                runtime.complete_task(session, task.id, user, {"decision": "followed"}, activity.subject[:2000])
+    return activity
 
 
 def routing_state(session: Session, user: User, lead_id: int) -> dict[str, Any]:

@@ -410,3 +410,22 @@ def test_L3_routing_rules_page_add_edit_deactivate_and_priority(client, session)
     login(client, "mgr3")
     assert client.get("/lead-desk/rules").status_code == 403
     assert client.post(f"/lead-desk/rules/{rule.id}", data={"only": "active", "active": "1"}).status_code in (403, 404)
+
+
+def test_P3_the_routed_reps_activity_on_the_lead_is_its_follow_up(api, session):
+    lead = lead_to_routing(api, company_name="跟进记录公司")
+    assert route(api, lead["id"], "华北", "制造业")["owner_id"] == uid(session, "rep1")
+    follow = open_task(api, lead["id"], "follow_up", "rep1")
+    # somebody else's activity is not the follow-up
+    r = api.as_("bizmgr1").post("/activities", json={"kind": "call", "subject": "商务经理致电", "lead_id": lead["id"],
+                                                      "occurred_at": clock.now().isoformat()})
+    assert r.status_code == 201, r.get_json()
+    assert open_task(api, lead["id"], "follow_up", "rep1")["id"] == follow["id"]
+    r = api.as_("rep1").post("/activities", json={"kind": "call", "subject": "首次电话沟通", "lead_id": lead["id"],
+                                                   "occurred_at": clock.now().isoformat()})
+    assert r.status_code == 201, r.get_json()
+    st = state(api, lead["id"], "rep1")
+    assert st["instance_status"] == "completed" and st["status"] == "following"
+    session.rollback()
+    task = session.get(HumanTask, follow["id"])
+    assert task.status == "completed" and task.completed_by == uid(session, "rep1") and task.comment == "首次电话沟通"

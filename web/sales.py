@@ -407,7 +407,7 @@ def activity_new():
     target = {name: (_form_id(name, errors) if request.method == "POST" else _arg_id(name)) for name in acts.TARGETS}
     if request.method == "POST":
         data = {**_form("kind", "subject", "notes", "occurred_at"), **target}
-        activity = None if errors else _page_write(lambda: acts.log_activity(db(), current_user, data), errors)
+        activity = None if errors else _page_write(lambda: lead_flows.log_activity(db(), current_user, data), errors)
         if activity is not None:
             flash(_("Activity logged."), "ok")
             nxt = request.form.get("next") or ""

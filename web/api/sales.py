@@ -420,7 +420,7 @@ def list_activities():
 @token_required
 def create_activity():
     data = json_body(ActivityIn())
-    return ActivityOut().dump(_call(lambda: acts.log_activity(db(), current_api_user(), data))), 201
+    return ActivityOut().dump(_call(lambda: lead_flows.log_activity(db(), current_api_user(), data))), 201
 
 
 # ---- OpenAPI ------------------------------------------------------------------------------------------------
