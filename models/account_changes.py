@@ -362,6 +362,10 @@ def apply(session: Session, change: AccountChange, actor_id: int | None) -> dict
                          sector_id=change.sector_id, after={"successor_id": successor.id, **counts,
                                                             "account_change_id": change.id})
             result.update(successor_id=successor.id, **counts)
+            from models.notifications import notify
+            notify(session, [successor.id], "assigned", f"您已接手 {target.display_name} 的工作：客户 {counts['customers']}、"
+                   f"线索 {counts['leads']}、商机 {counts['opportunities']}、待办 {counts['tasks']}",
+                   link="/inbox", sector_id=change.sector_id, dedupe_key=f"account_change:{change.id}:handover")
         elif change.kind == "unfreeze" and target.status == "frozen":
             _set_status(session, target, "active", actor_id, change)
         # freeze: already in effect since submission; approval confirms it
@@ -393,7 +397,14 @@ def withdraw(session: Session, change: AccountChange, actor_id: int | None) -> N
 
 
 def _decide(session: Session, change: AccountChange, status: str, actor_id: int | None, result: dict) -> None:
+    from models.notifications import notify
+
     change.status, change.decided_by, change.decided_at, change.result = status, actor_id, clock.now(), result
+    if actor_id != change.submitted_by:  # tell the sector admin how his request ended
+        word = {"approved": "已批准并执行", "rejected": "未获批准", "withdrawn": "已撤回"}[status]
+        notify(session, [change.submitted_by], "info", f"账号变更申请 ZH-{change.id:06d} {word}",
+               link=f"/accounts/changes/{change.id}", sector_id=change.sector_id,
+               dedupe_key=f"account_change:{change.id}:{status}")
     audit.record(session, actor_id=actor_id, action=f"account_change.{status}", entity_type="account_change",
                  entity_id=change.id, sector_id=change.sector_id, before={"status": "pending"},
                  after={"status": status, **result})

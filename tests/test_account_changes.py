@@ -14,6 +14,7 @@ from models.audit import AuditLog
 from models.auth import ApiToken
 from models.contracts import Contract
 from models.crm import Customer, Quote
+from models.notifications import Notification
 from models.org import Department, Sector, User, UserRole
 from models.process import HumanTask
 from models.sales import Lead, Opportunity
@@ -169,6 +170,11 @@ def test_O5_close_hands_records_and_open_tasks_to_the_successor(api, client, ses
     assert session.get(HumanTask, task_id).assignee_id == rep2
     result = api.as_("sectorhead1").get(f"/account-changes/{change['id']}").get_json()["result"]
     assert {k: result[k] for k in before_old} == before_old
+    titles = set(session.scalars(select(Notification.title).where(Notification.user_id == rep2)))
+    assert f"您已接手 张伟 的工作：客户 {before_old['customers']}、线索 {before_old['leads']}、商机 " \
+           f"{before_old['opportunities']}、待办 1" in titles
+    assert session.scalar(select(Notification.title).where(Notification.user_id == _uid(session, "sectoradmin1"))) \
+        == f"账号变更申请 ZH-{change['id']:06d} 已批准并执行"
     handover = session.scalar(select(AuditLog).where(AuditLog.action == "user.handover"))
     assert handover.after["customers"] == before_old["customers"] and handover.after["successor_id"] == rep2
     # a closed account cannot log in or use its token (O5)
