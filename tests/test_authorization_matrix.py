@@ -62,6 +62,8 @@ def sector1_records(api, session):
     cid = customer_ids(api, "rep1")[0]
     r = api.as_("rep1").post("/quotes", json={"customer_id": cid, "list_amount": 100, "quote_amount": 40})
     assert r.status_code == 201
+    r = api.as_("rep1").post("/contracts", json={"customer_id": cid, "list_amount": 100, "amount": 60})
+    assert r.status_code == 201
     session.rollback()
     return {param: _sector1_id(session, table) for param, table in PARAM_TABLES.items()}
 
