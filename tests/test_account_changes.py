@@ -502,3 +502,19 @@ def test_O5_a_change_approved_after_the_account_was_closed_changes_nothing(api, 
     assert session.get(User, rep1).role_codes == {"sales_rep"} and session.get(User, rep1).status == "closed"
     assert session.get(AccountChange, role["id"]).result["skipped"]
     assert _submit(api, kind="freeze", target_user_id=rep1).status_code == 409
+
+
+def test_O5_a_withdrawn_freeze_stays_in_effect(api, client, session):
+    """Withdrawing the freeze request ends its process but does not lift the freeze (that needs an approved
+    unfreeze)."""
+    rep1 = _uid(session, "rep1")
+    change = _submit(api, kind="freeze", target_user_id=rep1).get_json()
+    r = api.as_("sectoradmin1").post(f"/process-instances/{change['process_instance_id']}/withdraw",
+                                     json={"comment": "重复提交"})
+    if r.status_code in (404, 405):
+        pytest.skip("withdraw route not built yet")
+    assert r.status_code == 200, r.get_json()
+    session.rollback()
+    assert session.get(AccountChange, change["id"]).status == "withdrawn"
+    assert session.get(User, rep1).status == "frozen"
+    assert _token(client, "rep1").status_code == 401
