@@ -29,9 +29,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from engine.errors import EngineError
+from engine.errors import Conflict, EngineError
 from engine.jobs import job
 from models import audit, clock
 from models.base import write_transaction
@@ -108,8 +109,9 @@ def deadline_utc(value: str) -> datetime:
 def fire_due_timers(session: Session, as_of: datetime, *, limit: int = 1000) -> dict[str, Any]:
     """Fire the timers of every running instance whose next deadline is at or before `as_of`.
 
-    Each instance is handled and committed in its own transaction. Returns
-    {"fired": [instance ids], "errors": {instance id: message}, "checked": n, "as_of": iso}.
+    Each instance is handled and committed in its own transaction. A step that fails marks its instance
+    `error`; a database hiccup (lost connection, lock timeout) leaves it for the next run. Returns
+    {"fired": [ids], "errors": {id: message}, "retry_later": [ids], "checked": n, "as_of": iso}.
     """
     from engine import runtime
 
@@ -117,6 +119,7 @@ def fire_due_timers(session: Session, as_of: datetime, *, limit: int = 1000) -> 
         session.commit()
     fired: list[int] = []
     errors: dict[int, str] = {}
+    retry_later: list[int] = []
     checked, last_id = 0, 0
     pg = session.get_bind().dialect.name == "postgresql"
     while checked < limit:
@@ -141,6 +144,12 @@ def fire_due_timers(session: Session, as_of: datetime, *, limit: int = 1000) -> 
                 if _fire(session, runtime, instance, as_of):
                     fired.append(instance_id)
                 session.commit()
+        except (OperationalError, Conflict) as exc:  # lost connection, lock timeout, a concurrent writer: next run
+            session.rollback()
+            if current is None:
+                raise
+            retry_later.append(current)
+            log.warning("timer of process instance %s deferred: %s", current, exc)
         except Exception as exc:  # one broken instance must not stop the others
             session.rollback()
             if current is None:  # the database itself failed, not an instance
@@ -149,7 +158,8 @@ def fire_due_timers(session: Session, as_of: datetime, *, limit: int = 1000) -> 
             errors[current] = message
             log.warning("timer of process instance %s failed: %s", current, message)
             _mark_error(session, current, message)
-    return {"fired": fired, "errors": errors, "checked": checked, "as_of": as_of.isoformat()}
+    return {"fired": fired, "errors": errors, "retry_later": retry_later, "checked": checked,
+            "as_of": as_of.isoformat()}
 
 
 def _fire(session: Session, runtime, instance: ProcessInstance, as_of: datetime) -> bool:
