@@ -167,7 +167,7 @@ def test_send_back_to_submitter_parks_the_first_step_with_him_until_he_resubmits
     assert r.status_code == 200, r.get_json()
     parked = r.get_json()
     rep1 = _uid(session, "rep1")
-    assert parked["step"] == "mgr_approve" and parked["assignee_id"] == rep1
+    assert parked["step"] == "mgr_approve" and parked["assignee_id"] == rep1 and parked["kind"] == "resubmit"
     assert session.get(HumanTask, parked["id"]).kind == "resubmit"
     assert any(t["id"] == parked["id"] for t in api.as_("rep1").get("/tasks?scope=mine").get_json()["items"])
     client.post("/login", data={"username": "rep1", "password": "demo12345"})
@@ -260,6 +260,10 @@ def test_urge_by_the_requester_notifies_the_approvers_once_per_interval(api, ses
     nid = api.as_("mgr1").get("/notifications").get_json()["items"][0]["id"]
     assert api.as_("mgr1").post(f"/notifications/{nid}/read").get_json()["read_at"] is not None
     assert api.as_("rep1").post(f"/notifications/{nid}/read").status_code == 404
+    assert _open(api, iid, "mgr1")["overdue"] is False
+    clock.advance(timedelta(days=10))                 # past the step's due date (2 working days)
+    api._tokens.clear()
+    assert _open(api, iid, "mgr1")["overdue"] is True
 
 
 def test_urge_refused_to_others_and_on_ended_processes(api, session):

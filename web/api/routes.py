@@ -9,7 +9,7 @@ from sqlalchemy import and_, select
 from engine import definitions, inbox, operations, runtime
 from engine.errors import EngineError, NotFound
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
-from models import access
+from models import access, clock
 from models.auth import RateLimited, authenticate, issue_token
 from models.base import write_transaction
 from models.crm import Quote
@@ -146,7 +146,8 @@ def _task_fields(row: inbox.TaskRow) -> dict:
         "title": row.instance.title, "name": t.name, "step": t.bpmn_id, "form": t.form, "role": t.role_code,
         "assignee": row.assignee, "assignee_id": t.assignee_id, "requester": row.requester, "status": t.status,
         "decision": t.decision, "comment": t.comment, "created_at": t.created_at, "due_at": t.due_at,
-        "completed_at": t.completed_at,
+        "completed_at": t.completed_at, "kind": t.kind,
+        "overdue": t.status == "open" and t.due_at is not None and t.due_at < clock.now(),
     }
 
 

@@ -184,6 +184,9 @@ class TaskOut(Schema):
     created_at = DateTime()
     due_at = DateTime(allow_none=True)
     completed_at = DateTime(allow_none=True)
+    kind = fields.String(metadata={"description": "task = a step to decide; resubmit = sent back (驳回) to its "
+                                                  "submitter, who resubmits or withdraws it"})
+    overdue = fields.Boolean(metadata={"description": "open and past its due date (working days)"})
 
 
 class TaskQuery(PageQuery):
