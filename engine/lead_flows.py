@@ -119,6 +119,23 @@ def submit_lead(session: Session, user: User, data: dict[str, Any]) -> Lead:
     return lead
 
 
+def start_demo_routing(session: Session) -> int:
+    """Demo data: the desk leads that wait for screening or completion run in the routing process too."""
+    started = 0
+    for lead in session.scalars(select(Lead).where(Lead.status.in_(("new", "kept")), Lead.owner_id.is_(None))
+                                .order_by(Lead.id)):
+        creator = session.get(User, lead.created_by) if lead.created_by else None
+        if creator is None or instance_of(session, lead.id) is not None or not ld.is_desk(creator):
+            continue
+        instance = start_routing(session, creator, lead)
+        started += 1
+        if lead.status == "kept":
+            task = next((t for t in open_tasks(session, instance.id) if t.bpmn_id == "screen"), None)
+            if task is not None and assignment.may_act(creator, task):
+                runtime.complete_task(session, task.id, creator, {"decision": "keep"})
+    return started
+
+
 # ---- the lead desk (商机分配) -------------------------------------------------------------------------------------
 def instance_of(session: Session, lead_id: int) -> ProcessInstance | None:
     return session.scalar(select(ProcessInstance).where(

@@ -429,3 +429,11 @@ def test_P3_the_routed_reps_activity_on_the_lead_is_its_follow_up(api, session):
     session.rollback()
     task = session.get(HumanTask, follow["id"])
     assert task.status == "completed" and task.completed_by == uid(session, "rep1") and task.comment == "首次电话沟通"
+
+
+def test_L2_demo_desk_leads_run_in_the_routing_process(api, session):
+    new = session.scalar(select(Lead).where(Lead.company_name == "天津滨海机械制造有限公司"))
+    kept = session.scalar(select(Lead).where(Lead.company_name == "南京金陵医药有限公司"))
+    assert [t["bpmn_id"] for t in state(api, new.id)["open_tasks"]] == ["screen"]
+    assert [t["bpmn_id"] for t in state(api, kept.id)["open_tasks"]] == ["complete_lead"]
+    assert route(api, kept.id, "华东", "医药")["owner_id"] == uid(session, "rep2")  # demo rule 华东 → rep2

@@ -28,6 +28,7 @@ def upgrade(url: str) -> None:
 def setup(app) -> None:
     """Roles, shipped diagrams (version 1 on a new database) and demo data into an empty database."""
     from engine.definitions import deploy_shipped
+    from engine.lead_flows import start_demo_routing
     from models.demo import database_is_empty, ensure_roles, load_demo
     from models.stages import ensure_default_stages
     from models.workcalendar import ensure_calendar
@@ -41,6 +42,7 @@ def setup(app) -> None:
         deploy_shipped(session)
         if empty:
             load_demo(session)
+            start_demo_routing(session)
             print("demo data loaded (users rep1, mgr1, … password demo12345)")
         else:
             print("database already has data: demo data not loaded")
