@@ -380,6 +380,9 @@ def test_O5_O2_requests_are_seen_by_the_sectors_admin_and_head_only(api, session
     names = {u["username"] for u in api.as_("sectoradmin1").get("/users").get_json()["items"]}
     assert "rep1" in names and "rep3" not in names and "admin" not in names
     assert api.as_("admin").get("/users").get_json()["items"] == []
+    by_rep = {u["username"]: u for u in api.as_("rep1").get("/users").get_json()["items"]}
+    assert by_rep["rep2"]["roles"] == [] and by_rep["rep2"]["status"] == "frozen" and "rep3" not in by_rep
+    assert "rep2" not in {u["username"] for u in api.as_("rep1").get("/users?status=active").get_json()["items"]}
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -94,7 +94,7 @@ class UserItem(Schema):
     display_name = fields.String()
     department_id = fields.Integer(allow_none=True)
     status = fields.String()
-    roles = fields.List(fields.String())
+    roles = fields.List(fields.String(), metadata={"description": "shown to the sector admin and head only"})
 
 
 FIELDS = ("id", "sector_id", "kind", "status", "target_user_id", "username", "display_name", "department_id",
@@ -132,11 +132,12 @@ def get_account_change(change_id: int):
 @token_required
 def list_sector_users():
     q = query_args(UserQuery())
-    rows = ops.sector_users(db(), current_api_user(), status=q.get("status"), q=q.get("q"), limit=q["limit"],
-                            offset=q["offset"])
+    user = current_api_user()
+    rows = ops.sector_users(db(), user, status=q.get("status"), q=q.get("q"), limit=q["limit"], offset=q["offset"])
+    show_roles = ops.may_view(user) is not None  # roles: for the sector admin and head only
     return {"items": UserItem(many=True).dump([
         {"id": u.id, "username": u.username, "display_name": u.display_name, "department_id": u.department_id,
-         "status": u.status, "roles": sorted(u.role_codes)} for u in rows])}
+         "status": u.status, "roles": sorted(u.role_codes) if show_roles else []} for u in rows])}
 
 
 register({
