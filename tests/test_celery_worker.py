@@ -89,14 +89,15 @@ def test_a_real_celery_worker_fires_the_timer_once(app, session, celery_worker):
     later = start(session, "timer_escalation", starter="rep2")
     # Before the deadline the worker fires nothing (the worker's clock is the job's as_of).
     early = _send(client, queue, sent, "crm.job.timers", as_of=(T0 + timedelta(days=1)).isoformat())
-    assert early.get(timeout=120)["fired"] == []
+    mine = {iid, later}  # the demo data has processes (and timers) of its own
+    assert [i for i in early.get(timeout=120)["fired"] if i in mine] == []
 
     # Three timer jobs at once on a worker with two processes: each timer fires exactly once.
     as_of = (T0 + timedelta(days=2, hours=1)).isoformat()
     results = [_send(client, queue, sent, "crm.job.timers", as_of=as_of) for _ in range(3)]
     summaries = [r.get(timeout=120) for r in results]
-    assert sorted(i for s in summaries for i in s["fired"]) == sorted([iid, later])
-    assert all(s["errors"] == {} for s in summaries)
+    assert sorted(i for s in summaries for i in s["fired"] if i in mine) == sorted(mine)
+    assert not [i for s in summaries for i in s["errors"] if int(i) in mine]
 
     session.rollback()
     session.expire_all()

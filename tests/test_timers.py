@@ -24,6 +24,9 @@ from models.process import HumanTask, InstanceEvent, ProcessInstance
 from tests.conftest import run_in_parallel
 
 DIAGRAMS = Path(__file__).parent / "diagrams"
+# The demo data runs processes of its own (lead routing with timers and due dates): the tests look only at
+# the instances and tasks of their own diagrams.
+TEST_KEYS = ("timer_escalation", "timer_date", "task_deadline")
 T0 = datetime(2027, 3, 1, 9, 0)  # a Monday; 2027 has no holiday rows, so working days are Mon-Fri
 
 
@@ -76,11 +79,24 @@ def events(session, iid: int, kind: str) -> list[InstanceEvent]:
                                                             InstanceEvent.kind == kind).order_by(InstanceEvent.id)))
 
 
+def ours(session, instance_ids) -> list[int]:
+    """The ids among `instance_ids` that are instances of this file's diagrams."""
+    ids = list(instance_ids)
+    if not ids:
+        return []
+    keep = set(session.scalars(select(ProcessInstance.id).where(ProcessInstance.id.in_(ids),
+                                                                ProcessInstance.process_key.in_(TEST_KEYS))))
+    return [i for i in ids if i in keep]
+
+
 def fire(session, at: datetime) -> dict:
+    """Run the timers job as of `at`; its summary limited to this file's instances."""
     clock.freeze(at)
     summary = fire_due_timers(session, clock.now())
     session.commit()
-    return summary
+    errors = {int(k): v for k, v in summary["errors"].items()}
+    return {**summary, "fired": ours(session, summary["fired"]),
+            "errors": {k: errors[k] for k in ours(session, errors)}}
 
 
 # --- boundary and intermediate timers ----------------------------------------------------------------------
@@ -239,11 +255,12 @@ def test_several_concurrent_workers_fire_each_timer_exactly_once(app, session):
     clock.freeze(as_of)
     results = run_in_parallel(app.extensions["session_factory"], lambda s: fire_due_timers(s, as_of), workers=4)
     assert not [r for r in results if isinstance(r, Exception)], results
-    fired = [iid for r in results for iid in r["fired"]]
+    fired = ours(session, [iid for r in results for iid in r["fired"]])
     assert sorted(fired) == sorted(ids)  # every instance fired, none twice
     fresh(session)
     per_instance = dict(session.execute(
-        select(InstanceEvent.instance_id, func.count()).where(InstanceEvent.kind == "timer_fired")
+        select(InstanceEvent.instance_id, func.count()).where(InstanceEvent.kind == "timer_fired",
+                                                              InstanceEvent.instance_id.in_(ids))
         .group_by(InstanceEvent.instance_id)).all())
     assert per_instance == dict.fromkeys(ids, 1)
     escalated = dict(session.execute(
@@ -259,29 +276,45 @@ def test_concurrent_workers_on_one_instance_fire_once(app, session):
     clock.freeze(as_of)
     results = run_in_parallel(app.extensions["session_factory"], lambda s: fire_due_timers(s, as_of), workers=3)
     assert not [r for r in results if isinstance(r, Exception)], results
-    assert sorted(iid for r in results for iid in r["fired"]) == [iid]
+    assert ours(session, [i for r in results for i in r["fired"]]) == [iid]
     assert len(events(session, iid, "timer_fired")) == 1
     assert open_steps(session, iid) == ["escalated"]
 
 
 # --- task due dates: reminder and escalation ---------------------------------------------------------------------
 
+def our_links(session) -> list[str]:
+    """Task links of this file's due-date diagram (the demo's own tasks have due dates too)."""
+    return [f"/tasks/{t}" for t in session.scalars(
+        select(HumanTask.id).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+        .where(ProcessInstance.process_key == "task_deadline"))]
+
+
 def notified(session, kind: str) -> dict[str, list[str]]:
-    """title -> usernames notified, for notifications of `kind`."""
+    """title -> usernames notified, for notifications of `kind` about this file's tasks."""
     fresh(session)
     rows = session.execute(select(Notification.title, User.username).join(User, User.id == Notification.user_id)
-                           .where(Notification.kind == kind).order_by(User.username)).all()
+                           .where(Notification.kind == kind, Notification.link.in_(our_links(session)))
+                           .order_by(User.username)).all()
     out: dict[str, list[str]] = {}
     for title, username in rows:
         out.setdefault(title, []).append(username)
     return out
 
 
+def our_tasks(session, task_ids) -> list[int]:
+    keep = {int(link.rsplit("/", 1)[1]) for link in our_links(session)}
+    return [t for t in task_ids if t in keep]
+
+
 def deadlines(session, at: datetime) -> dict:
+    """Run the task-deadlines job as of `at`; its summary limited to this file's tasks."""
     clock.freeze(at)
     summary = jobs.run(session, "task-deadlines", at)
     session.commit()
-    return summary
+    reminded, escalated = our_tasks(session, summary["reminded_tasks"]), our_tasks(session, summary["escalated_tasks"])
+    return {**summary, "reminded_tasks": reminded, "escalated_tasks": escalated,
+            "reminded": len(reminded), "escalated": len(escalated)}
 
 
 def test_due_date_in_working_days_reminds_once_then_escalates_once(session):
@@ -339,7 +372,8 @@ def test_due_date_reminder_reaches_the_delegate_but_not_on_his_own_request(sessi
     fresh(session)
     task_of = dict(session.execute(select(HumanTask.instance_id, HumanTask.id)).all())
     sent = sorted(session.execute(select(Notification.link, User.username).join(User, User.id == Notification.user_id)
-                                  .where(Notification.kind == "reminder")).all())
+                                  .where(Notification.kind == "reminder",
+                                         Notification.link.in_(our_links(session)))).all())
     assert sent == sorted([(f"/tasks/{task_of[others]}", "mgr1"), (f"/tasks/{task_of[others]}", "rep2"),
                            (f"/tasks/{task_of[own]}", "mgr1")])
 
@@ -348,15 +382,16 @@ def test_escalation_falls_back_to_the_department_manager_when_nobody_holds_the_r
     deploy(session, "task_deadline")
     iid = start(session, "task_deadline", starter="rep3")  # sector S2 has no vice-president
     rep3 = user(session, "rep3")
-    start(session, "task_deadline", starter="rep3", owner_id=rep3.id)
+    other = start(session, "task_deadline", starter="rep3", owner_id=rep3.id)
     summary = deadlines(session, datetime(2027, 3, 4))
     assert summary["escalated"] == 2
     fresh(session)
     by_user = sorted(session.execute(select(User.username, Notification.link).join(User, User.id == Notification.user_id)
-                                     .where(Notification.kind == "escalation")).all())
+                                     .where(Notification.kind == "escalation",
+                                            Notification.link.in_(our_links(session)))).all())
     task_ids = dict(session.execute(select(HumanTask.instance_id, HumanTask.id)).all())
     unassigned = f"/tasks/{task_ids[iid]}"
-    assigned = next(f"/tasks/{t}" for i, t in task_ids.items() if i != iid)
+    assigned = f"/tasks/{task_ids[other]}"
     assert by_user == sorted([("mgr3", unassigned), ("mgr3", assigned), ("rep3", assigned)])
 
 
@@ -392,10 +427,11 @@ def test_concurrent_deadline_jobs_escalate_once(app, session):
     results = run_in_parallel(app.extensions["session_factory"],
                               lambda s: (jobs.run(s, "task-deadlines", as_of), s.commit())[0], workers=3)
     assert not [r for r in results if isinstance(r, Exception)], results
-    assert sum(r["escalated"] for r in results) == 3
+    escalated = our_tasks(session, [t for r in results for t in r["escalated_tasks"]])
+    assert len(escalated) == len(set(escalated)) == 3
     fresh(session)
-    assert session.scalar(select(func.count()).select_from(Notification)
-                          .where(Notification.kind == "escalation")) == 2 + 2 + 1  # mgr1+vp1 twice, mgr3
+    assert session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.kind == "escalation", Notification.link.in_(our_links(session)))) == 2 + 2 + 1  # mgr1+vp1 ×2, mgr3
 
 
 # --- the in-process scheduler ---------------------------------------------------------------------------------
