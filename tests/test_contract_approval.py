@@ -524,3 +524,16 @@ def test_K1_U4_contract_pages(app, api, session):
     assert rep.post(f"/contracts/{contract_id}/sign", data={"signed_on": today}).status_code == 302
     assert status(api, contract) == "signed"
     assert _login(app, "mgr3").post(f"/contracts/{contract_id}/sign", data={"signed_on": today}).status_code == 404
+
+
+def test_K1_withdrawn_before_the_first_decision(api):
+    """撤回: the rep withdraws his contract before anyone decided; the contract is withdrawn, no task is left."""
+    contract = submit(api, 300000, 500000)
+    assert api.as_("rep2").post(f"/process-instances/{contract['process_instance_id']}/withdraw",
+                                json={}).status_code in (403, 404)
+    r = api.as_("rep1").post(f"/process-instances/{contract['process_instance_id']}/withdraw",
+                             json={"comment": "客户暂缓"})
+    assert r.status_code == 200, r.get_json()
+    assert status(api, contract) == "withdrawn"
+    assert instance(api, contract)["open_tasks"] == []
+    assert task_of(api, contract, "salesmgmt1") is None
