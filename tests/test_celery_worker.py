@@ -1,4 +1,5 @@
-"""A real Celery worker (subprocess, prefork pool of 2) against the local Redis fires a BPMN timer, once.
+"""A real Celery worker (`crm worker` in a subprocess, prefork pool of 2) against the local Redis fires a BPMN
+timer, once.
 
 The worker gets the test's database URL and its own queue on a Redis database of its own; the keys it
 made are deleted afterwards. Without Redis on 127.0.0.1:6379 the test is skipped loudly, or fails when
@@ -42,7 +43,7 @@ def redis_client():
 
 @pytest.fixture
 def celery_worker(migrated, redis_client, tmp_path):
-    """`celery -A engine.celery_app worker` on a queue of its own; yields (client app, queue)."""
+    """`crm worker` (= `celery -A engine.celery_app worker`) on a queue of its own; yields (client, queue, sent)."""
     from celery import Celery
 
     queue = f"crm-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -51,9 +52,8 @@ def celery_worker(migrated, redis_client, tmp_path):
            "SECRET_KEY": "test-secret", "PYTHONPATH": str(ROOT)}
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "engine.celery_app", "worker", "--loglevel=INFO", "-Q", queue,
-         "--concurrency=2", "--pool=prefork", f"--hostname={queue}@%h", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"],
+        [sys.executable, "-m", "web.cli", "worker", "-Q", queue, "--concurrency=2", "--pool=prefork",
+         f"--hostname={queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = Celery("crm-test", broker=broker, backend=broker)
     client.conf.update(task_default_queue=queue, result_expires=600)
