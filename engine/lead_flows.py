@@ -31,6 +31,7 @@ from models.sales import Activity, Lead
 
 PROCESS = "lead_routing"
 DESK_STEPS = ("complete_lead", "manual_route", "reroute")  # the business manager's steps (商机分配 page)
+OPEN_LEAD = ("new", "kept", "assigned", "following")  # a discarded, converted or closed lead is not routed
 
 
 # ---- forms --------------------------------------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def desk_tasks(session: Session, user: User, *, limit: int = 100) -> list[tuple[
     rows = session.execute(
         select(HumanTask, Lead).join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         .join(Lead, and_(Lead.id == ProcessInstance.subject_id, ProcessInstance.subject_type == "lead"))
-        .where(HumanTask.status == "open", HumanTask.bpmn_id.in_(DESK_STEPS),
+        .where(HumanTask.status == "open", HumanTask.bpmn_id.in_(DESK_STEPS), Lead.status.in_(OPEN_LEAD),
                HumanTask.role_code == "business_manager", access.lead_filter(user),
                HumanTask.sector_id == user.sector_id)
         .order_by(HumanTask.created_at, HumanTask.id).limit(limit)).all()
@@ -350,6 +351,8 @@ def route_lead(ctx: ConnectorContext, region: str, industry: str) -> int | None:
            owner_id=int)
 def assign_routed_lead(ctx: ConnectorContext, owner_id: int) -> int:
     lead = _lead(ctx, "crm.assign_lead")
+    if lead.status not in OPEN_LEAD:
+        raise ConnectorError(f"routed_to: a {lead.status} lead is not routed")
     if (err := routing.eligibility_error(ctx.session, lead.sector_id, owner_id)) is not None:
         raise ConnectorError(f"routed_to: {err}")
     _assign(ctx, lead, ctx.session.get(User, owner_id), "assigned by the business manager")
