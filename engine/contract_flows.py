@@ -7,6 +7,7 @@ diagram (result variable `contract`), so a resubmitted contract is routed again 
 """
 from __future__ import annotations
 
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
@@ -48,7 +49,9 @@ def contract_terms(contract: Contract) -> dict[str, Any]:
 
 
 def _title(contract: Contract) -> str:
-    return f"合同审批 · {contract.customer.name} · ¥{contract.amount:,.2f}"
+    """The inbox row: customer, amount and discount (折, cut, never rounded up)."""
+    tenths = (contract.discount * 10).quantize(Decimal("0.01"), rounding=ROUND_DOWN).normalize()
+    return f"合同审批 · {contract.customer.name} · ¥{contract.amount:,.2f} · {tenths:f}折"
 
 
 def submit_contract(session: Session, user: User, data: dict[str, Any]) -> Contract:

@@ -64,6 +64,7 @@ def sign_as(web: Session, username: str, step: str, comment: str) -> None:
     expect(row).to_have_count(1)
     expect(row.locator("td[data-label='流程']")).to_have_text("合同审批")
     expect(row.locator("td[data-label='发起人']")).to_have_text("张伟")
+    expect(row.locator("td[data-label='标题']")).to_have_text(f"合同审批 · {CUSTOMER} · ¥300,000.00 · 6折")
     row.get_by_role("link", name="办理").click()
     expect(page).to_have_url(re.compile(r"/tasks/\d+$"))
     card = page.locator("section.contract-card")
