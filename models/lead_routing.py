@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, and_, exists, func, or_, select
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models import audit, clock
@@ -322,6 +322,27 @@ def set_priority(session: Session, user: User, user_id: Any, rank: Any, *, month
     audit.record(session, actor_id=user.id, action="routing_priority.set", entity_type="user", entity_id=rep.id,
                  sector_id=user.sector_id, before=before, after={"rank": rank, "month": month.isoformat()})
     return row
+
+
+def replace_ranking_priorities(session: Session, sector_id: int, month: date, user_ids: list[int],
+                               actor_id: int | None = None) -> int:
+    """P2 (the monthly ranking job, issue 6): the month's ranked reps get routing priority in this order; rows the
+    job wrote before for that month are replaced, priorities sales management set by hand are kept."""
+    month = month_of(month)
+    session.execute(delete(RoutingPriority).where(
+        RoutingPriority.sector_id == sector_id, RoutingPriority.month == month, RoutingPriority.source == "ranking"))
+    manual = set(session.scalars(select(RoutingPriority.user_id).where(
+        RoutingPriority.sector_id == sector_id, RoutingPriority.month == month)))
+    now = clock.now()
+    rows = [RoutingPriority(sector_id=sector_id, month=month, user_id=uid, rank=rank, source="ranking",
+                            set_by=actor_id, set_at=now)
+            for rank, uid in enumerate(user_ids, start=1) if uid not in manual]
+    session.add_all(rows)
+    session.flush()
+    audit.record(session, actor_id=actor_id, action="routing_priority.ranking", entity_type="sector",
+                 entity_id=sector_id, sector_id=sector_id,
+                 after={"month": month.isoformat(), "user_ids": [r.user_id for r in rows]})
+    return len(rows)
 
 
 # ---- demo -----------------------------------------------------------------------------------------------------------

@@ -437,3 +437,34 @@ def test_L2_demo_desk_leads_run_in_the_routing_process(api, session):
     assert [t["bpmn_id"] for t in state(api, new.id)["open_tasks"]] == ["screen"]
     assert [t["bpmn_id"] for t in state(api, kept.id)["open_tasks"]] == ["complete_lead"]
     assert route(api, kept.id, "华东", "医药")["owner_id"] == uid(session, "rep2")  # demo rule 华东 → rep2
+
+
+def test_P2_L4_monthly_ranking_gives_routing_priority(api, session):
+    from models.lead_routing import month_of, replace_ranking_priorities
+
+    deactivate_all(api)
+    d1 = session.scalar(select(Department.id).where(Department.code == "D1"))
+    add_rule(api, region="华中", target_department_id=d1)
+    session.rollback()
+    sector_id = session.get(User, uid(session, "rep1")).sector_id
+    assert replace_ranking_priorities(session, sector_id, month_of(clock.now()), [uid(session, "rep1")]) == 1
+    session.commit()
+    lead = lead_to_routing(api, company_name="排名优先公司")
+    assert route(api, lead["id"], "华中", "软件")["owner_id"] == uid(session, "rep1")
+    items = api.as_("salesmgmt1").get("/lead-routing/priorities").get_json()["items"]
+    assert [(i["user_id"], i["source"]) for i in items] == [(uid(session, "rep1"), "ranking")]
+
+
+def test_L4_manual_route_from_the_task_api_follows_the_rights_rules(api, session):
+    lead = lead_to_routing(api, company_name="任务接口分配公司")
+    route(api, lead["id"], "西北", "农业")
+    task = open_task(api, lead["id"], "manual_route")
+    session.rollback()
+    session.execute(update(User).where(User.username == "rep2").values(lead_rights=False))
+    session.commit()
+    r = complete(api, "bizmgr1", task["id"], {"routed_to": uid(session, "rep2")})
+    assert r.status_code == 422 and "routed_to" in r.get_json()["errors"]
+    r = complete(api, "bizmgr1", task["id"], {"routed_to": uid(session, "rep3")})
+    assert r.status_code == 422 and "routed_to" in r.get_json()["errors"]
+    assert complete(api, "bizmgr1", task["id"], {"routed_to": uid(session, "rep1")}).status_code == 200
+    assert open_task(api, lead["id"], "follow_up", "rep1")["assignee_id"] == uid(session, "rep1")
