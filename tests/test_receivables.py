@@ -240,3 +240,27 @@ def test_R1_page_shows_month_and_department(app, ledger):
     assert ledger["B"]["number"] in html and "¥50,000.00" in html and "逾期" in html
     assert "导出 Excel" not in html  # finance1 may not export
     assert client.get("/receivables?month=2026-11&department_id=999999").status_code == 404
+
+
+def test_R1_finance_records_on_the_contract_page(app, session, ledger):
+    """R1 pages: finance sees the recording forms on an approved contract and records through them; a rep
+    does not see them and is refused."""
+    c = ledger["C"]["id"]
+    fin = app.test_client()
+    fin.post("/login", data={"username": "finance1", "password": "demo12345"})
+    assert "登记发票" in fin.get(f"/contracts/{c}").get_data(as_text=True)
+    r = fin.post(f"/contracts/{c}/invoices", data={"number": "INV-C1", "amount": "20,000", "issued_on": "2026-12-01",
+                                                   "due_on": "2026-12-20"})
+    assert r.status_code == 302
+    r = fin.post(f"/contracts/{c}/collections", data={"amount": "60000", "received_on": "2026-12-10"})
+    assert r.status_code == 302  # refused above what is owed: flashed, nothing written
+    r = fin.post(f"/contracts/{c}/collections", data={"amount": "5000", "received_on": "2026-12-10"})
+    assert r.status_code == 302
+    page = fin.get(f"/contracts/{c}").get_data(as_text=True)
+    assert "INV-C1" in page and "¥5,000.00" in page
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Collection).where(Collection.contract_id == c)) == 1
+    rep = app.test_client()
+    rep.post("/login", data={"username": "rep2", "password": "demo12345"})
+    assert "登记发票" not in rep.get(f"/contracts/{c}").get_data(as_text=True)
+    assert rep.post(f"/contracts/{c}/collections", data={"amount": "1", "received_on": "2026-12-10"}).status_code == 403
