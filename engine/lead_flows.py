@@ -187,7 +187,7 @@ def complete_lead(session: Session, user: User, lead_id: int, data: dict[str, An
 def route_by_hand(session: Session, user: User, lead_id: int, owner_id: Any, comment: str | None = None) -> Lead:
     """L3: no rule matched or the lead escalated: the business manager names a rep (same rights rules)."""
     lead, task = _desk_task(session, user, lead_id, ("manual_route", "reroute"))
-    if isinstance(owner_id, str) and owner_id.strip().isdigit():
+    if isinstance(owner_id, str) and owner_id.strip().isascii() and owner_id.strip().isdigit():
         owner_id = int(owner_id.strip())
     if (err := routing.eligibility_error(session, lead.sector_id, owner_id)) is not None:
         raise ld.Refused(err, "routed_to")

@@ -179,7 +179,7 @@ def _id(value: Any, field: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise refused("an id", field)
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        if not (value.strip().isascii() and value.strip().isdigit()):
             raise refused("an id", field)
         value = int(value.strip())
     if not 1 <= value <= 2**31 - 1:

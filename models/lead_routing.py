@@ -197,7 +197,7 @@ def _int(data: dict[str, Any], name: str) -> int | None:
     value = data.get(name)
     if value in (None, ""):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool):
         raise Refused("must be a whole number", name)

@@ -106,7 +106,7 @@ def _form_data(kind: str, errors: dict[str, str]) -> dict:
         raw = (form.get(name) or "").strip()
         if not raw:
             return None
-        if not raw.isdigit() or len(raw) > 10:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
             errors[name] = "not a valid choice"
             return None
         return int(raw)
@@ -141,7 +141,7 @@ def new(kind: str):
     target = None
     raw_target = request.values.get("target_user_id", "")
     if kind != "open":
-        if not raw_target.isdigit() or len(raw_target) > 10:
+        if not (raw_target.isascii() and raw_target.isdigit()) or len(raw_target) > 10:
             abort(404)
         target = session.get(User, int(raw_target))
         if target is None or target.sector_id != sector_id:

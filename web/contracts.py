@@ -298,7 +298,7 @@ def _record(contract_id: int, errors: dict, operation, message: str):
 def _receivable_args() -> tuple[str, int | None, str | None]:
     month = (request.args.get("month") or "").strip() or rec.current_month()
     raw = (request.args.get("department_id") or "").strip()
-    department_id = int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+    department_id = int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**31 else None
     try:
         rec.month_bounds(month)
     except ContractError:
@@ -329,6 +329,9 @@ def receivables_export():
     out = tempfile.TemporaryFile()  # noqa: SIM115 - send_file closes it after the response
     try:
         run_write(lambda: rec.export_receivables(db(), current_user, month, department_id, out))
+    except ContractError as exc:  # another sector's or an unknown department: 404 like the page, not a 500
+        out.close()
+        abort(exc.status)
     except Exception:
         out.close()
         raise

@@ -49,7 +49,7 @@ def id_field(name: str, errors: dict[str, str]) -> int | None:
     if not raw:
         errors[name] = "required"
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
         errors[name] = "not a valid choice"
         return None
     return int(raw)

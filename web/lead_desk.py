@@ -69,7 +69,7 @@ def _text(form, name: str) -> str | None:
 
 def _int(form, name: str) -> int | None:
     value = (form.get(name) or "").strip()
-    return int(value) if value.isdigit() and int(value) <= MAX_ID else None
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
 
 
 def _only_set(values: dict[str, Any]) -> dict[str, Any]:
@@ -176,12 +176,12 @@ def _rule_form() -> dict[str, Any]:
     form = request.form
     target = (form.get("target") or "").strip()  # "u:<id>" or "d:<id>"
     kind, _sep, raw = target.partition(":")
-    target_id = int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+    target_id = int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= MAX_ID else None
     position = (form.get("position") or "").strip()
     return {"region": _text(form, "region"), "industry": _text(form, "industry"), "note": _text(form, "note"),
             "target_user_id": target_id if kind == "u" else None,
             "target_department_id": target_id if kind == "d" else None,
-            "position": int(position) if position.isdigit() and len(position) < 7 else (position or None),
+            "position": int(position) if position.isascii() and position.isdigit() and len(position) < 7 else (position or None),
             "active": form.get("active", "1") == "1"}
 
 
@@ -241,7 +241,7 @@ def priority_set():
     errors: dict[str, str] = {}
     user_id = _int(request.form, "user_id")
     raw_rank = (request.form.get("rank") or "").strip()
-    rank: Any = int(raw_rank) if raw_rank.isdigit() and len(raw_rank) < 6 else (raw_rank or None)
+    rank: Any = int(raw_rank) if raw_rank.isascii() and raw_rank.isdigit() and len(raw_rank) < 6 else (raw_rank or None)
     result = _write(lambda: routing.set_priority(db(), current_user, user_id, rank) or True, errors)
     if result is None:
         return rules(errors=errors, status=409 if "form" in errors else 422)

@@ -46,7 +46,7 @@ def _split_rows(form) -> dict:
         person = (people[i] if i < len(people) else "").strip()
         if not title and not person:
             continue
-        tasks.append({"title": title, "implementer_id": int(person) if person.isdigit() else person or None,
+        tasks.append({"title": title, "implementer_id": int(person) if person.isascii() and person.isdigit() else person or None,
                       "due_on": (dues[i] if i < len(dues) else "").strip() or None,
                       "milestone": (stones[i] if i < len(stones) else "").strip() or None})
     milestones = []

@@ -74,7 +74,7 @@ def _form_errors(errors: dict, task_id=None, instance_id=None):
 
 def _int(name: str) -> int | None:
     raw = (request.form.get(name) or "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 @task_actions_bp.app_template_global()
@@ -227,7 +227,7 @@ def urge(instance_id: int):
 def copy(instance_id: int):
     errors: dict[str, str] = {}
     comment = text_field("comment", 500, errors)
-    ids = [int(v) for v in request.form.getlist("user_ids") if v.isdigit() and len(v) < 10]
+    ids = [int(v) for v in request.form.getlist("user_ids") if v.isascii() and v.isdigit() and len(v) < 10]
     if not ids:
         errors["user_ids"] = "required"
     if errors:

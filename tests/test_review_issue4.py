@@ -1,0 +1,82 @@
+"""Review of issue 4's pages and API: refusals answer 4xx naming the field, never a 500, and never reveal
+another sector's records."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from models.org import Department, User
+from models.process import HumanTask, ProcessInstance
+
+# '²'.isdigit() is True but int('²') raises ValueError: a check by isdigit() alone let such ids through.
+SUPERSCRIPT_TWO = "²"
+
+
+def _login(client, username: str) -> None:
+    client.post("/logout")
+    client.post("/login", data={"username": username, "password": "demo12345"})
+
+
+def _any_ids(session) -> tuple[int, int]:
+    return (session.scalar(select(HumanTask.id).order_by(HumanTask.id)) or 1,
+            session.scalar(select(ProcessInstance.id).order_by(ProcessInstance.id)) or 1)
+
+
+@pytest.mark.parametrize(("user", "path", "field"), [
+    ("mgr1", "/tasks/{task}/transfer", "user_id"),
+    ("rep1", "/process-instances/{instance}/copies", "user_ids"),
+    ("rep1", "/delegations", "delegate_id"),
+    ("bizmgr1", "/lead-desk/1/route", "routed_to"),
+    ("salesmgmt1", "/lead-desk/priorities", "user_id"),
+    ("salesmgmt1", "/lead-desk/priorities", "rank"),
+    ("bizmgr1", "/lead-desk/rules", "position"),
+    ("bizmgr1", "/lead-desk/rules", "target"),
+    ("sectoradmin1", "/accounts/new/open", "department_id"),
+    ("rep1", "/contracts/new", "customer_id"),
+    ("rep1", "/contracts/new", "opportunity_id"),
+    ("finance1", "/contracts/1/collections", "invoice_id"),
+    ("rep1", "/execution-orders/new", "contract_id"),
+    ("rep1", "/expenses/new", "customer_id"),
+    ("rep1", "/expenses/new", "opportunity_id"),
+    ("rep1", "/expenses/new", "activity_id"),
+])
+def test_page_forms_refuse_non_ascii_digit_ids_without_a_500(client, session, user, path, field):
+    task_id, instance_id = _any_ids(session)
+    _login(client, user)
+    value = f"u:{SUPERSCRIPT_TWO}" if field == "target" else SUPERSCRIPT_TWO
+    form = {"user_id": "1", "rank": "1", "region": "华北", "industry": "IT", "target": "u:1", "comment": "x",
+            "starts_on": "2026-12-01", "ends_on": "2026-12-02", "reason": "x", "staff_change_date": "2026-11-26",
+            "username": "newbie", "display_name": "新人", "password": "longenough1", "amount": "100.00",
+            "list_amount": "100.00", "title": "t", "received_on": "2026-11-01", "spent_on": "2026-11-20",
+            "description": "交通费", "category": "sales_action" if field == "activity_id" else "customer",
+            "customer_id": "1", field: value}
+    resp = client.post(path.format(task=task_id, instance=instance_id), data=form)
+    assert resp.status_code in (302, 403, 404, 409, 422), resp.status_code
+
+
+@pytest.mark.parametrize(("user", "path"), [
+    ("sectoradmin1", "/accounts/new/close?target_user_id=" + SUPERSCRIPT_TWO),
+    ("finance1", "/receivables?department_id=" + SUPERSCRIPT_TWO),
+])
+def test_page_queries_refuse_non_ascii_digit_ids_without_a_500(client, user, path):
+    _login(client, user)
+    assert client.get(path).status_code in (200, 404, 422)
+
+
+def test_R1_receivables_export_of_another_sectors_department_is_404(client, session):
+    other = session.scalar(select(Department.id).where(Department.code == "D3"))
+    _login(client, "salesmgmt1")
+    assert client.get("/receivables/export.xlsx").status_code == 200
+    assert client.get(f"/receivables/export.xlsx?department_id={other}").status_code == 404
+    assert client.get("/receivables/export.xlsx?department_id=999999").status_code == 404
+    assert session.scalar(select(User.id).where(User.username == "salesmgmt1"))
+
+
+def test_I1_split_form_row_with_a_non_ascii_digit_implementer_is_left_to_the_check(app):
+    from flask import request
+
+    from web.orders import _split_rows
+
+    with app.test_request_context("/", method="POST", data={"task_title": "装机", "task_implementer": SUPERSCRIPT_TWO}):
+        rows = _split_rows(request.form)
+    assert rows["tasks"][0]["implementer_id"] == SUPERSCRIPT_TWO  # refused by the form check as not an implementer
