@@ -80,3 +80,29 @@ def test_I1_split_form_row_with_a_non_ascii_digit_implementer_is_left_to_the_che
     with app.test_request_context("/", method="POST", data={"task_title": "装机", "task_implementer": SUPERSCRIPT_TWO}):
         rows = _split_rows(request.form)
     assert rows["tasks"][0]["implementer_id"] == SUPERSCRIPT_TWO  # refused by the form check as not an implementer
+
+
+@pytest.mark.parametrize(("user", "path"), [
+    ("salesmgmt1", "/contracts?q=a%00b"),
+    ("sectoradmin1", "/users?q=a%00b"),
+])
+def test_api_search_with_a_nul_character_is_422_not_500(api, user, path):
+    r = api.as_(user).get(path)
+    assert r.status_code == 422, r.status_code
+    assert "q" in r.get_json()["errors"]
+
+
+def test_contract_list_page_search_with_a_nul_character_is_not_500(client):
+    _login(client, "salesmgmt1")
+    assert client.get("/contracts?q=a%00b").status_code in (200, 422)
+
+
+def test_task_action_forms_never_redirect_off_site(client, session):
+    """`next` on the action forms: '/\\evil.example' is '//evil.example' to a browser."""
+    task_id, _instance = _any_ids(session)
+    _login(client, "rep1")
+    for target in ("/\\evil.example/x", "//evil.example/x", "/ok\\..\\x"):
+        r = client.post(f"/tasks/{task_id}/comments", data={"body": "", "next": target})
+        assert r.status_code == 302
+        assert r.headers["Location"].startswith("/") and "evil" not in r.headers["Location"]
+        assert "\\" not in r.headers["Location"]

@@ -138,7 +138,7 @@ def index():
     page = page_arg()
     status = request.args.get("status") or None
     status = status if status in CONTRACT_STATUSES else None
-    q = (request.args.get("q") or "").strip()[:100] or None
+    q = (request.args.get("q") or "").replace("\x00", "").strip()[:100] or None  # PostgreSQL refuses NUL
     mine = request.args.get("mine") == "1"
     rows = ops.list_contracts(db(), current_user, ops.ContractQuery(q=q, status=status, mine=mine,
                                                                      limit=PAGE_SIZE + 1,

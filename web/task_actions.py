@@ -47,7 +47,7 @@ add_translations({
 
 def _back(task_id: int | None = None, instance_id: int | None = None):
     target = request.form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target:
         return redirect(target)
     if task_id is not None:
         return redirect(url_for("inbox.task_page", task_id=task_id))

@@ -85,7 +85,7 @@ class AccountChangeQuery(s.PageQuery):
 
 class UserQuery(s.PageQuery):
     status = fields.String(validate=validate.OneOf(("active", "frozen", "closed")))
-    q = fields.String(validate=validate.Length(max=80))
+    q = s.Text(validate=validate.Length(max=80))
 
 
 class UserItem(Schema):

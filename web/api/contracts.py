@@ -101,7 +101,7 @@ class ContractOut(Schema):
 
 class ContractQuery(s.PageQuery):
     status = fields.String(validate=validate.OneOf(CONTRACT_STATUSES))
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "number, title or customer name"})
+    q = s.Text(validate=validate.Length(max=100), metadata={"description": "number, title or customer name"})
     mine = StrictBoolean()
 
 
