@@ -106,3 +106,20 @@ def test_task_action_forms_never_redirect_off_site(client, session):
         assert r.status_code == 302
         assert r.headers["Location"].startswith("/") and "evil" not in r.headers["Location"]
         assert "\\" not in r.headers["Location"]
+
+
+def test_approval_action_api_times_carry_an_offset_as_documented(api, session):
+    """The OpenAPI document says date-time (RFC 3339): naive times broke it (schemathesis ST108)."""
+    from datetime import datetime, timedelta
+
+    from models import clock
+
+    rep2 = session.scalar(select(User.id).where(User.username == "rep2"))
+    today = clock.now().date()
+    r = api.as_("rep1").post("/delegations", json={"delegate_id": rep2, "starts_on": today.isoformat(),
+                                                   "ends_on": (today + timedelta(days=2)).isoformat()})
+    assert r.status_code == 201, r.get_json()
+    ended = api.as_("rep1").post(f"/delegations/{r.get_json()['id']}/end").get_json()
+    assert datetime.fromisoformat(ended["ended_at"]).tzinfo is not None
+    items = api.as_("rep2").get("/notifications").get_json()["items"]
+    assert items and all(datetime.fromisoformat(n["created_at"]).tzinfo is not None for n in items)

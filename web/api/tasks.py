@@ -77,8 +77,8 @@ class CopyOut(Schema):
     instance_id = fields.Integer()
     user_id = fields.Integer()
     copied_by = fields.Integer()
-    copied_at = fields.DateTime()
-    read_at = fields.DateTime(allow_none=True)
+    copied_at = s.DateTime()
+    read_at = s.DateTime(allow_none=True)
 
 
 class CopiedOut(Schema):
@@ -88,8 +88,8 @@ class CopiedOut(Schema):
     status = fields.String()
     requester = fields.String(allow_none=True)
     copied_by = fields.String(allow_none=True)
-    copied_at = fields.DateTime()
-    read_at = fields.DateTime(allow_none=True)
+    copied_at = s.DateTime()
+    read_at = s.DateTime(allow_none=True)
 
 
 class TaskCommentOut(Schema):
@@ -99,7 +99,7 @@ class TaskCommentOut(Schema):
     author_id = fields.Integer()
     author = fields.String()
     body = fields.String()
-    created_at = fields.DateTime()
+    created_at = s.DateTime()
 
 
 class TaskAttachmentOut(Schema):
@@ -112,7 +112,7 @@ class TaskAttachmentOut(Schema):
     sha256 = fields.String()
     uploaded_by = fields.Integer()
     uploader = fields.String(allow_none=True)
-    uploaded_at = fields.DateTime()
+    uploaded_at = s.DateTime()
 
 
 class DelegationOut(Schema):
@@ -124,7 +124,7 @@ class DelegationOut(Schema):
     active = fields.Boolean()
     reason = fields.String(allow_none=True)
     created_by = fields.Integer()
-    ended_at = fields.DateTime(allow_none=True)
+    ended_at = s.DateTime(allow_none=True)
 
 
 class NotificationOut(Schema):
@@ -133,8 +133,8 @@ class NotificationOut(Schema):
     title = fields.String()
     body = fields.String(allow_none=True)
     link = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    read_at = fields.DateTime(allow_none=True)
+    created_at = s.DateTime()
+    read_at = s.DateTime(allow_none=True)
 
 
 class NotificationQuery(s.PageQuery):
