@@ -242,7 +242,14 @@ def resubmit(session: Session, task_id: int, user: User, comment=None) -> HumanT
 def may_withdraw(session: Session, user: User, instance: ProcessInstance) -> bool:
     if instance.status != "running" or instance.started_by != user.id or not user.is_active:
         return False
+    if not _withdrawable(instance):
+        return False
     return not _decided(session, instance) or _parked(session, instance)
+
+
+def _withdrawable(instance: ProcessInstance) -> bool:
+    hooks = subjects.get(instance.subject_type)
+    return hooks is None or hooks.withdrawable
 
 
 def _decided(session: Session, instance: ProcessInstance) -> bool:
@@ -265,6 +272,8 @@ def withdraw(session: Session, instance_id: int, user: User, comment=None) -> Pr
         raise Forbidden("only the initiator may withdraw a process")
     if instance.status != "running":
         raise Conflict(f"the process is {instance.status}")
+    if not _withdrawable(instance):
+        raise Conflict(f"a {instance.subject_type} process is not withdrawn; it ends through its own steps")
     if _decided(session, instance) and not _parked(session, instance):
         raise Conflict("a step has already been decided; the process can no longer be withdrawn")
     for row in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,

@@ -380,5 +380,6 @@ subjects.register("lead", subjects.Subject(
     visible=lambda user, sid: and_(Lead.id == sid, access.lead_filter(user)),
     load=lambda session, sid: session.get(Lead, sid),
     template="subjects/lead.html",
+    withdrawable=False,  # a desk lead stays on its routing (L2–L4); marketing discards it when screening
 ))
 

@@ -275,4 +275,5 @@ subjects.register("implementation_order", subjects.Subject(
     visible=lambda user, sid: and_(ImplementationOrder.id == sid, ops.implementation_order_filter(user)),
     load=lambda session, sid: session.get(ImplementationOrder, sid),
     template="subjects/implementation_order.html",
+    withdrawable=False,  # started by the execution order's last confirmation, not requested by its starter
 ))

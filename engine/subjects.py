@@ -24,6 +24,9 @@ class Subject:
     template: str | None = None
     # (session, instance, actor id) -> None: set the record's status when the process is withdrawn
     on_withdrawn: Callable[[Session, Any, int | None], None] | None = None
+    # False: the initiator may not withdraw (撤回) the process (it was started for the record, not requested
+    # by him: withdrawing would leave the record with no process that ever moves it on)
+    withdrawable: bool = True
 
 
 SUBJECTS: dict[str, Subject] = {}

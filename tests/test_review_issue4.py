@@ -123,3 +123,32 @@ def test_approval_action_api_times_carry_an_offset_as_documented(api, session):
     assert datetime.fromisoformat(ended["ended_at"]).tzinfo is not None
     items = api.as_("rep2").get("/notifications").get_json()["items"]
     assert items and all(datetime.fromisoformat(n["created_at"]).tzinfo is not None for n in items)
+
+
+def test_L2_lead_routing_cannot_be_withdrawn_leaving_the_lead_unrouted(api, session):
+    """The lead's creator started its routing: a 撤回 would leave a desk lead that no step ever routes (the lead
+    desk lists routing steps). Refused (409); the lead stays on its routing."""
+    from tests.test_lead_routing import new_lead, screen_keep, state
+
+    lead = new_lead(api)
+    iid = state(api, lead["id"])["instance_id"]
+    r = api.as_("mkt1").post(f"/process-instances/{iid}/withdraw", json={})
+    assert r.status_code == 409, r.get_json()
+    screen_keep(api, lead["id"])  # even after his own screening
+    assert api.as_("mkt1").post(f"/process-instances/{iid}/withdraw", json={}).status_code == 409
+    assert session.get(ProcessInstance, iid).status == "running"
+    assert [t["bpmn_id"] for t in state(api, lead["id"])["open_tasks"]] == ["complete_lead"]
+
+
+def test_I1_implementation_order_process_cannot_be_withdrawn_by_whoever_confirmed_last(api, session):
+    """The implementation order's process is started by the user who completed the execution order's last
+    confirmation: he must not withdraw it (the order would stay open with no process, never restarted)."""
+    from tests.test_implementation_orders import new_impl
+
+    impl = new_impl(api, session)
+    instance = session.get(ProcessInstance, impl["process_instance_id"])
+    starter = session.get(User, instance.started_by).username
+    session.rollback()
+    r = api.as_(starter).post(f"/process-instances/{impl['process_instance_id']}/withdraw", json={})
+    assert r.status_code in (403, 409), r.get_json()
+    assert session.get(ProcessInstance, impl["process_instance_id"]).status == "running"
