@@ -29,7 +29,7 @@ add_translations({
     "ac_kind_freeze": "冻结账号", "ac_kind_unfreeze": "申请解冻",
     "ac_pending": "审批中", "ac_approved": "已执行", "ac_rejected": "已驳回", "ac_withdrawn": "已撤回",
     "user_active": "正常", "user_frozen": "已冻结", "user_closed": "已注销",
-    "Late": "逾期提交", "Login name": "登录名", "Name": "姓名", "Department": "部门", "Account": "账号",
+    "Late": "逾期提交", "Login name": "登录名", "Full name": "姓名", "Department": "部门", "Account": "账号",
     "Roles": "角色", "Status": "状态", "Roles to add": "新增角色", "Roles to remove": "取消角色",
     "Successor": "交接人", "To hand over": "待交接", "Handed over": "已交接", "Staff change date": "人员变动日期",
     "Submitted by": "提交人", "Initial password": "初始密码", "Kind of change": "变更类型",
@@ -44,8 +44,8 @@ add_translations({
         "请在人员变动后一个工作日内提交，逾期提交将被标记。",
     "Choose the successor who receives the customers, leads, opportunities and open tasks.":
         "请选择接收其客户、线索、商机和待办的交接人。",
-    "No requests yet.": "暂无申请。", "Process": "流程", "Submitted": "提交时间", "Change role": "变更角色",
-    "Close": "注销", "Freeze": "冻结", "Unfreeze": "解冻", "Submit": "提交", "Request": "申请",
+    "No requests yet.": "暂无申请。", "Process": "流程", "Submitted at": "提交时间", "Change role": "变更角色",
+    "Close account": "注销", "Freeze": "冻结", "Unfreeze": "解冻", "Submit": "提交", "Request": "申请",
     "none": "无", "Reason for the change": "变更原因", "Cancel": "取消",
     # operation messages (models/account_changes.py)
     "only the sector admin submits account changes": "只有版块管理员可以提交账号变更。",

@@ -48,7 +48,7 @@ add_translations({
     "Approval returned the contract to you. Change it and resubmit, or abandon it on the task page.":
         "合同审批被驳回，请修改后重新提交，或在待办中放弃。",
     "Change contract": "修改合同", "Invoices and collections": "开票与回款", "Invoice": "发票", "Collection": "回款",
-    "Date": "日期", "Amount": "金额", "What": "事项", "Month": "月份", "Department": "部门", "Show": "查询",
+    "Date": "日期", "Amount": "金额", "Entry": "事项", "Month": "月份", "Department": "部门", "Show": "查询",
     "Export to Excel": "导出 Excel", "Invoiced": "已开票", "Collected": "已回款", "Outstanding": "未回款",
     "Overdue": "逾期", "Total": "合计", "Record an invoice": "登记发票", "Record a collection": "登记回款",
     "Invoice number": "发票号", "Issued on": "开票日期", "Due on": "到期日", "Received on": "回款日期",

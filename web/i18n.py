@@ -67,8 +67,14 @@ ZH: dict[str, str] = {
 
 
 
+# (key, earlier Chinese, later Chinese): one English key given two Chinese labels by two areas; the later
+# one wins everywhere, so a test keeps this list to harmless synonyms.
+CONFLICTS: list[tuple[str, str, str]] = []
+
+
 def add_translations(catalogue: dict[str, str]) -> None:
     """Each area registers its own Chinese labels (keys are the English text)."""
+    CONFLICTS.extend((k, ZH[k], v) for k, v in catalogue.items() if k in ZH and ZH[k] != v)
     ZH.update(catalogue)
 
 

@@ -31,7 +31,7 @@ add_translations({
     "Followed up": "已跟进", "Route to": "分配给", "Any": "任意",
     "Target": "分配对象", "Position": "顺序", "Active": "启用", "Inactive": "停用", "Deactivate": "停用",
     "Activate": "启用", "Add rule": "新增规则", "Rank": "排名", "Set priority": "设置优先",
-    "Remove priority": "取消优先", "Team": "团队", "Rep": "销售", "Step": "步骤", 
+    "Remove priority": "取消优先", "Team": "团队", "Rep": "销售", 
     "Note": "备注", "Lead routed.": "商机已分配。",
     "Lead discarded.": "商机已作废。", "Rule saved.": "规则已保存。", "Priority saved.": "优先已保存。",
     "No lead waits for you.": "暂无待分配商机。",

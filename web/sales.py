@@ -123,7 +123,7 @@ def _form_id(name: str, errors: dict[str, str], *, required: bool = False) -> in
         if required:
             errors[name] = "required"
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
         errors[name] = "not a valid choice"
         return None
     return int(raw)
@@ -131,7 +131,7 @@ def _form_id(name: str, errors: dict[str, str], *, required: bool = False) -> in
 
 def _arg_id(name: str) -> int | None:
     raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+    return int(raw) if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
 
 
 def _arg_choice(name: str, choices) -> str | None:
@@ -322,7 +322,7 @@ def opportunity_edit(opportunity_id: int):
     errors: dict[str, str] = {}
     data = _form("name", "stage_code", "amount", "expected_sign_date", "competitors")
     version = (request.form.get("version") or "").strip()
-    data["version"] = int(version) if version.isdigit() and int(version) <= MAX_ID else None
+    data["version"] = int(version) if version.isascii() and version.isdigit() and int(version) <= MAX_ID else None
     opp = _page_write(lambda: closure_flows.update_opportunity(db(), current_user, opportunity_id, data), errors)
     if opp is None:
         return opportunity_detail(opportunity_id, errors=errors, status=409 if "form" in errors else 422)
@@ -342,7 +342,8 @@ def opportunity_stage(opportunity_id: int):
     payload = payload if isinstance(payload, dict) else request.form
     stage_code = payload.get("stage_code")
     raw_version = payload.get("version")
-    version = int(raw_version) if str(raw_version or "").isdigit() and int(raw_version) <= MAX_ID else None
+    raw_version = str(raw_version or "")
+    version = int(raw_version) if raw_version.isascii() and raw_version.isdigit() and int(raw_version) <= MAX_ID else None
     try:
         opp = run_write(lambda: closure_flows.move_stage(db(), current_user, opportunity_id, stage_code, version))
     except ld.SalesError as exc:

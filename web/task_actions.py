@@ -28,11 +28,12 @@ from web.i18n import gettext as _
 task_actions_bp = Blueprint("task_actions", __name__)
 
 add_translations({
+    "Note to the new handler": "转交说明", "Note to the copied": "抄送附言",
     "Send back to": "驳回至", "Transfer task": "转交", "Add comment": "评论", "Attach file": "附件",
     "Withdraw": "撤回", "Urge": "催办", "Copy to": "抄送", "Copied to me": "抄送我的", "Resubmit": "重新提交",
     "Notifications": "通知", "Delegation": "委托", "Delegations": "委托代理", "the submitter": "发起人",
     "Send back": "驳回", "Reason": "理由", "To whom": "转交给", "Attachments": "附件",
-    "Upload": "上传", "Send": "发送", "Comment text": "评论内容", "Withdraw this request?": "确认撤回此申请？",
+    "Upload": "上传", "Send": "发送", "Remark": "评论内容", "Withdraw this request?": "确认撤回此申请？",
     "Urged.": "已催办。", "Withdrawn.": "已撤回。", "Transferred.": "已转交。", "Sent back.": "已驳回。",
     "Resubmitted.": "已重新提交。", "Copied.": "已抄送。", "Comment added.": "已评论。", "File attached.": "已上传附件。",
     "Sent back to you: edit your record if needed, then resubmit or withdraw.": "已驳回给您：如需修改请先修改记录，再重新提交或撤回。",
