@@ -171,3 +171,17 @@ def test_U5_a_manager_does_not_approve_his_own_expense_claim(api, session):
     task = open_task(api, claim, "mgr1")
     assert task is None or api.as_("mgr1").post(f"/tasks/{task['id']}/complete",
                                                json={"data": {"decision": "approve"}}).status_code == 403
+
+
+def test_opportunity_and_activity_pages_refuse_non_ascii_digit_ids_without_a_500(client, api):
+    """The opportunity pages now run through the closure flows (F2): their id and version parsing too."""
+    opp = api.as_("rep1").get("/opportunities?mine=true").get_json()["items"][0]
+    _login(client, "rep1")
+    r = client.post(f"/opportunities/{opp['id']}/stage", data={"stage_code": opp["stage_code"],
+                                                                "version": SUPERSCRIPT_TWO})
+    assert r.status_code < 500
+    r = client.post(f"/opportunities/{opp['id']}/edit", data={"name": opp["name"], "version": SUPERSCRIPT_TWO})
+    assert r.status_code < 500
+    assert client.get(f"/activities/new?opportunity_id={SUPERSCRIPT_TWO}").status_code == 200
+    r = client.post("/activities/new", data={"kind": "call", "subject": "x", "opportunity_id": SUPERSCRIPT_TWO})
+    assert r.status_code == 422
