@@ -69,7 +69,8 @@ def delegated(user: User) -> Delegated:
         .join(User, User.id == Delegation.delegator_id)
         .outerjoin(UserRole, UserRole.user_id == Delegation.delegator_id)
         .where(Delegation.delegate_id == user.id, Delegation.active.is_(True),
-               Delegation.starts_on <= today, Delegation.ends_on >= today)).all()
+               Delegation.starts_on <= today, Delegation.ends_on >= today,
+               User.status == "active")).all()  # O5: a frozen or closed account acts through no one
     result = Delegated(tuple(sorted({d for d, _ in rows})), tuple((r, d) for d, r in rows if r is not None))
     cache[key] = result
     return result

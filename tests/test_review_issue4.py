@@ -185,3 +185,25 @@ def test_opportunity_and_activity_pages_refuse_non_ascii_digit_ids_without_a_500
     assert client.get(f"/activities/new?opportunity_id={SUPERSCRIPT_TWO}").status_code == 200
     r = client.post("/activities/new", data={"kind": "call", "subject": "x", "opportunity_id": SUPERSCRIPT_TWO})
     assert r.status_code == 422
+
+
+def test_O5_a_frozen_managers_delegate_no_longer_decides_for_him(api, session):
+    """O5: a frozen or closed account cannot act; neither does anyone through his delegation (委托)."""
+    from datetime import timedelta
+
+    from models import clock
+    from tests.test_delegation import _delegate, _mine, _quote, _uid
+
+    quote = _quote(api)
+    iid = quote["process_instance_id"]
+    assert _delegate(api, "mgr1", _uid(session, "asst1")).status_code == 201
+    tasks = _mine(api, "asst1", iid)
+    assert len(tasks) == 1
+    r = api.as_("sectoradmin1").post("/account-changes", json={
+        "kind": "freeze", "target_user_id": _uid(session, "mgr1"), "reason": "离职审计",
+        "staff_change_date": (clock.now().date() - timedelta(days=0)).isoformat()})
+    assert r.status_code == 201, r.get_json()
+    assert _mine(api, "asst1", iid) == []
+    r = api.as_("asst1").post(f"/tasks/{tasks[0]['id']}/complete", json={"data": {"decision": "approve"}})
+    assert r.status_code in (403, 404), r.get_json()
+    assert api.as_("rep1").get(f"/quotes/{quote['id']}").get_json()["status"] == "pending"
