@@ -25,10 +25,16 @@ def submit_claim(session: Session, user: User, data: dict[str, Any]) -> ex.Expen
         subject_type="expense_claim", subject_id=claim.id, sector_id=claim.sector_id,
         department_id=claim.department_id, business_key=claim.number,
         data={"claim_id": claim.id, "number": claim.number, "claimant": user.username, "category": claim.category,
-              "amount": float(claim.amount), "progress": claim.progress_stage_name or ""},
+              "amount": float(claim.amount), "progress": claim.progress_stage_name or "",
+              # Nobody approves his own claim: a manager's goes to the sector head (a gateway in the diagram).
+              "requester_is_manager": _manages(user, claim.department_id)},
     )
     claim.process_instance_id = instance.id
     return claim
+
+
+def _manages(user: User, department_id: int | None) -> bool:
+    return any(g.role_code == "dept_manager" and g.department_id in (department_id, None) for g in user.grants)
 
 
 @connector("crm.set_expense_status", "Set the status of the expense claim this process is about (U5)", status=str)

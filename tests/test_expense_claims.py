@@ -118,6 +118,32 @@ def test_U5_valid_claim_goes_to_the_manager_then_finance(api, session):
     assert [h["step"] for h in history if h["kind"] == "task_completed"] == ["mgr_approve", "finance_approve"]
 
 
+def test_U5_a_managers_own_claim_goes_to_the_sector_head_not_to_himself(api):
+    """Nobody approves his own claim: mgr1's claim skips the manager step (his own role) and goes to the sector
+    head, then finance; mgr1 never has a task on it."""
+    opp = rep1_opp(api)  # in mgr1's department
+    r = submit(api, user="mgr1", category="customer", customer_id=opp["customer_id"], opportunity_id=opp["id"])
+    assert r.status_code == 201, r.get_json()
+    claim = r.get_json()
+    assert open_task(api, claim, "mgr1") is None
+    assert open_task(api, claim, "asst1") is None
+    decide(api, claim, "sectorhead1", "approve")
+    assert open_task(api, claim, "mgr1") is None
+    decide(api, claim, "finance1", "approve")
+    assert status(api, claim, "mgr1") == "approved"
+    history = api.as_("mgr1").get(f"/expense-claims/{claim['id']}").get_json()["history"]
+    assert [h["step"] for h in history if h["kind"] == "task_completed"] == ["head_approve", "finance_approve"]
+
+
+def test_U5_sector_head_rejects_a_managers_claim(api):
+    opp = rep1_opp(api)
+    claim = submit(api, user="mgr1", category="customer", customer_id=opp["customer_id"],
+                   opportunity_id=opp["id"]).get_json()
+    decide(api, claim, "sectorhead1", "reject")
+    assert status(api, claim, "mgr1") == "rejected"
+    assert open_task(api, claim, "finance1") is None
+
+
 def test_U5_sales_action_claim_with_own_activity(api, session):
     r = submit(api, category="sales_action", activity_id=activity_of(session, "rep1"))
     assert r.status_code == 201, r.get_json()
