@@ -154,18 +154,13 @@ def test_I1_implementation_order_process_cannot_be_withdrawn_by_whoever_confirme
     assert session.get(ProcessInstance, impl["process_instance_id"]).status == "running"
 
 
-@pytest.mark.xfail(strict=True, reason="open: a requester who holds the deciding step's role decides his own request "
-                   "(expense claims, contracts, quotes, account changes). Refusing it needs a decision on who decides "
-                   "instead (the next level up), else the request stalls: reported, not fixed here")
 def test_U5_a_manager_does_not_approve_his_own_expense_claim(api, session):
-    """mgr1 (department manager) claims an expense: the manager step is his own lane's, but no one approves his
-    own request (the delegation and transfer rules already say so)."""
+    """mgr1 (department manager) claims an expense: no one approves his own request (fixed in dd712da: a
+    manager's claim goes to the sector head)."""
     from tests.test_expense_claims import open_task, rep1_opp, submit
 
     opp = rep1_opp(api)  # in mgr1's department
     r = submit(api, user="mgr1", category="customer", customer_id=opp["customer_id"], opportunity_id=opp["id"])
-    if r.status_code == 403:
-        pytest.skip("managers do not claim expenses here")
     assert r.status_code == 201, r.get_json()
     claim = r.get_json()
     task = open_task(api, claim, "mgr1")
