@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 from sqlalchemy import and_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from engine import forms, runtime, subjects
 from engine.connectors import ConnectorContext, ConnectorError, connector
@@ -45,7 +45,16 @@ def contract_terms(contract: Contract) -> dict[str, Any]:
     45/100 gives the same double as the literal 0.45 in the diagram."""
     return {"contract_id": contract.id, "status": contract.status, "amount": float(contract.amount),
             "list_amount": float(contract.list_amount), "discount": float(contract.amount / contract.list_amount),
-            "template": contract.template, "kind": contract.kind}
+            "template": contract.template, "kind": contract.kind, "by_manager": _by_manager(contract)}
+
+
+def _by_manager(contract: Contract) -> bool:
+    """The owner manages the contract's department: "the department manager alone" would be himself, so the
+    diagram sends his contract to the countersign path (nobody decides his own request)."""
+    session = object_session(contract)
+    owner = session.get(User, contract.owner_id) if session is not None else None
+    return owner is not None and any(g.role_code == "dept_manager" and g.department_id in (contract.department_id, None)
+                                     for g in owner.grants)
 
 
 def _title(contract: Contract) -> str:

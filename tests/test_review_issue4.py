@@ -202,3 +202,15 @@ def test_O5_a_frozen_managers_delegate_no_longer_decides_for_him(api, session):
     r = api.as_("asst1").post(f"/tasks/{tasks[0]['id']}/complete", json={"data": {"decision": "approve"}})
     assert r.status_code in (403, 404), r.get_json()
     assert api.as_("rep1").get(f"/quotes/{quote['id']}").get_json()["status"] == "pending"
+
+
+def test_K1_a_department_manager_does_not_decide_his_own_contract(api):
+    """mgr1 may enter contracts (CONTRACT_ENTRY_ROLES); a small standard one goes to 'the department manager
+    alone' — that must not be mgr1 himself."""
+    from tests.test_contract_approval import instance, submit, task_of
+
+    contract = submit(api, 100000, user="mgr1")
+    assert [t["step"] for t in instance(api, contract, "mgr1")["open_tasks"]] == ["sm_opinion"]  # countersign path
+    task = task_of(api, contract, "mgr1")
+    assert task is None or api.as_("mgr1").post(f"/tasks/{task['id']}/complete",
+                                               json={"data": {"decision": "approve"}}).status_code == 403
