@@ -102,6 +102,8 @@ def candidate_filter(user: User) -> ColumnElement[bool]:
     """SQL condition: unassigned open tasks that `user` may claim, in his own roles or in those of the users
     he stands in for today (delegation). Uses ix_human_task_claimable."""
     clauses = [_grant_scope(grant) for grant in user.grants]
+    if clauses:  # a "manager OR assistant" step of his own request is the other one's (nobody decides his own)
+        clauses = [and_(or_(*clauses), or_(HumanTask.role_code.not_in(tuple(ROLE_ALSO)), not_started_by(user)))]
     held = delegated(user)
     if held.grants:
         clauses.append(and_(or_(*(_grant_scope(grant) for grant, _ in held.grants)), not_started_by(user)))
@@ -135,7 +137,8 @@ def _own_instance(user: User, task: HumanTask) -> bool:
 
 
 def is_candidate(user: User, task: HumanTask) -> bool:
-    if any(_grant_covers(grant, task) for grant in user.grants):
+    if any(_grant_covers(grant, task) for grant in user.grants) and not (
+            task.role_code in ROLE_ALSO and _own_instance(user, task)):
         return True
     return acting_for(user, task) is not None and task.assignee_id is None
 

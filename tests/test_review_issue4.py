@@ -214,3 +214,17 @@ def test_K1_a_department_manager_does_not_decide_his_own_contract(api):
     task = task_of(api, contract, "mgr1")
     assert task is None or api.as_("mgr1").post(f"/tasks/{task['id']}/complete",
                                                json={"data": {"decision": "approve"}}).status_code == 403
+
+
+def test_F2_a_department_manager_does_not_confirm_the_closure_of_his_own_opportunity(api, session):
+    from tests.test_closure import close, complete, move, state
+    from tests.test_opportunities import HUAXIN, new_opp
+
+    opp = new_opp(api, session, username="mgr1", customer=HUAXIN)
+    session.rollback()
+    assert move(api, opp, "won", user="mgr1").status_code == 200
+    r = close(api, opp, user="mgr1", outcome="won", contract_ref="HT-2026-009")
+    assert r.status_code == 200, r.get_json()
+    confirm = state(api, opp, user="mgr1")["closure"]["open_task_id"]
+    assert complete(api, confirm, "mgr1", "approve").status_code == 403
+    assert complete(api, confirm, "asst1", "approve").status_code == 200  # the assistant confirms it
