@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -31,6 +32,9 @@ from models.process import HumanTask, ProcessInstance
 from models.task_extras import Delegation, InstanceCopy, TaskAttachment, TaskComment
 
 MAX_COMMENT = 2000
+# Who else a step may be transferred to, by form (an area's own rule, e.g. L4 lead rights for a lead's follow-up):
+# form name -> check(session, task, target user) -> why not (a message), or None. Registered by the area modules.
+TRANSFER_CHECKS: dict[str, Callable[[Session, HumanTask, User], str | None]] = {}
 MAX_COPY_USERS = 50
 MAX_DELEGATION_DAYS = 366
 
@@ -114,6 +118,9 @@ def transfer_task(session: Session, task_id: int, user: User, target_user_id, co
         session.scalars(assignment.candidate_user_ids(task)))
     if not (assignment.is_candidate(target, task) or explicit or task.role_code is None):
         raise _bad("user_id", f"user {target.id} does not hold the role of this step")
+    check = TRANSFER_CHECKS.get(task.form or "")
+    if check is not None and (why := check(session, task, target)):
+        raise _bad("user_id", why)
     acting_for = assignment.acting_for(user, task)
     before = task.assignee_id
     task.assignee_id = target.id

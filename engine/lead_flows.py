@@ -18,7 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from engine import assignment, forms, runtime, subjects
+from engine import actions, assignment, forms, runtime, subjects
 from engine.connectors import ConnectorContext, ConnectorError, connector
 from engine.errors import Conflict, InvalidData
 from models import access, audit, clock, notifications, settings
@@ -93,6 +93,9 @@ def _check_manual_route(session: Session, task: HumanTask, values: dict[str, Any
 
 
 forms.CHECKS["lead_manual_route"] = _check_manual_route
+# L4: the follow-up goes only to a rep who may get a routed lead of the sector (转交 too)
+actions.TRANSFER_CHECKS["lead_follow_up"] = lambda session, task, target: routing.eligibility_error(
+    session, task.sector_id, target.id)
 forms.FORMS.update({"lead_screening": LeadScreeningForm, "lead_completion": LeadCompletionForm,
                     "lead_manual_route": LeadManualRouteForm, "lead_follow_up": LeadFollowUpForm})
 

@@ -228,3 +228,20 @@ def test_F2_a_department_manager_does_not_confirm_the_closure_of_his_own_opportu
     confirm = state(api, opp, user="mgr1")["closure"]["open_task_id"]
     assert complete(api, confirm, "mgr1", "approve").status_code == 403
     assert complete(api, confirm, "asst1", "approve").status_code == 200  # the assistant confirms it
+
+
+def test_L4_the_routed_rep_does_not_transfer_his_follow_up_to_a_rep_without_lead_rights(api, session):
+    """L4: reps without lead rights never get a routed lead — not through 转交 of the follow-up step either."""
+    from sqlalchemy import update
+
+    from tests.test_lead_routing import lead_to_routing, open_task, route
+
+    lead = lead_to_routing(api, region=None, industry=None, company_name="转交测试公司")
+    route(api, lead["id"], "华北", "化工")  # demo rule: 华北 → rep1
+    follow = open_task(api, lead["id"], "follow_up", "rep1")
+    session.rollback()
+    session.execute(update(User).where(User.username == "rep2").values(lead_rights=False))
+    session.commit()
+    rep2 = session.scalar(select(User.id).where(User.username == "rep2"))
+    r = api.as_("rep1").post(f"/tasks/{follow['id']}/transfer", json={"user_id": rep2})
+    assert r.status_code == 422 and "user_id" in r.get_json()["errors"], r.get_json()
