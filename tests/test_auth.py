@@ -1,6 +1,7 @@
 """Auth: Argon2 hashes, sessions, CSRF, login rate limiting, bearer tokens, frozen accounts (O5)."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from models.org import User
@@ -25,9 +26,16 @@ def test_login_logout_and_protected_pages(client):
     assert client.get("/inbox").status_code == 302
 
 
-def test_login_does_not_redirect_off_site(client):
-    r = client.post("/login?next=//evil.example/x", data={"username": "mgr1", "password": "demo12345"})
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x", "/\\/evil.example", "https://evil.example/"])
+def test_login_does_not_redirect_off_site(client, target):
+    r = client.post("/login", query_string={"next": target}, data={"username": "mgr1", "password": "demo12345"})
     assert r.headers["Location"].endswith("/inbox")
+
+
+def test_login_keeps_a_same_site_target(client):
+    r = client.post("/login", query_string={"next": "/customers?page=2"},
+                    data={"username": "mgr1", "password": "demo12345"})
+    assert r.headers["Location"].endswith("/customers?page=2")
 
 
 def test_wrong_password_then_rate_limited(client, api):

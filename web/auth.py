@@ -40,7 +40,9 @@ def login():
             login_user(user)
             target = request.args.get("next") or ""
             # Only same-site relative targets: no open redirect.
-            if not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+            # Browsers read a backslash as a slash: "/\\evil.example" would leave the site.
+            if (not target.startswith("/") or target.startswith("//") or "\\" in target
+                    or urlparse(target).netloc):
                 target = url_for("inbox.index")
             return redirect(target)
         error = _("Wrong username or password.")
