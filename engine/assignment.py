@@ -98,6 +98,12 @@ def not_started_by(user: User) -> ColumnElement[bool]:
     return ~exists().where(started.id == HumanTask.instance_id, started.started_by == user.id)
 
 
+def manages_department(user: User, department_id: int | None) -> bool:
+    """He holds the department-manager role over this department (or sector/group-wide). Diagrams read it as
+    `by_manager` so that "the department manager decides" never means he decides his own request."""
+    return any(g.role_code == "dept_manager" and g.department_id in (department_id, None) for g in user.grants)
+
+
 def candidate_filter(user: User) -> ColumnElement[bool]:
     """SQL condition: unassigned open tasks that `user` may claim, in his own roles or in those of the users
     he stands in for today (delegation). Uses ix_human_task_claimable."""

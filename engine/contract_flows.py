@@ -15,6 +15,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, object_session
 
 from engine import forms, runtime, subjects
+from engine.assignment import manages_department
 from engine.connectors import ConnectorContext, ConnectorError, connector
 from engine.errors import Conflict
 from models import contracts as contract_ops
@@ -53,8 +54,7 @@ def _by_manager(contract: Contract) -> bool:
     diagram sends his contract to the countersign path (nobody decides his own request)."""
     session = object_session(contract)
     owner = session.get(User, contract.owner_id) if session is not None else None
-    return owner is not None and any(g.role_code == "dept_manager" and g.department_id in (contract.department_id, None)
-                                     for g in owner.grants)
+    return owner is not None and manages_department(owner, contract.department_id)
 
 
 def _title(contract: Contract) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
 from engine import runtime, subjects
+from engine.assignment import manages_department
 from engine.connectors import ConnectorContext, ConnectorError, connector
 from models import expenses as ex
 from models.org import User
@@ -27,14 +28,10 @@ def submit_claim(session: Session, user: User, data: dict[str, Any]) -> ex.Expen
         data={"claim_id": claim.id, "number": claim.number, "claimant": user.username, "category": claim.category,
               "amount": float(claim.amount), "progress": claim.progress_stage_name or "",
               # Nobody approves his own claim: a manager's goes to the sector head (a gateway in the diagram).
-              "requester_is_manager": _manages(user, claim.department_id)},
+              "requester_is_manager": manages_department(user, claim.department_id)},
     )
     claim.process_instance_id = instance.id
     return claim
-
-
-def _manages(user: User, department_id: int | None) -> bool:
-    return any(g.role_code == "dept_manager" and g.department_id in (department_id, None) for g in user.grants)
 
 
 @connector("crm.set_expense_status", "Set the status of the expense claim this process is about (U5)", status=str)

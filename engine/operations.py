@@ -6,6 +6,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.assignment import manages_department
 from models.crm import Quote
 from models.org import User
 from models.quotes import create_quote
@@ -28,6 +29,8 @@ def submit_quote(session: Session, user: User, *, customer_id: int, list_amount:
             # The exact ratio as a float: 45/100 gives the same double as the literal 0.45 in the
             # diagram, and 49.9999/100 stays below 0.5 (no rounding up across a limit).
             "discount": float(quote.quote_amount / quote.list_amount),
+            # Nobody approves his own quote: a department manager's starts at the next level (diagram gateway).
+            "by_manager": manages_department(user, quote.department_id),
         },
     )
     quote.process_instance_id = instance.id

@@ -67,6 +67,27 @@ def test_Q1_approval_levels_at_every_boundary(api, quote_amount, expected):
     assert final["decided_at"] is not None
 
 
+@pytest.mark.parametrize(("quote_amount", "expected"), [
+    (8000, ["pa_approve"]),                       # above 5折: the next level up decides, not himself
+    (4400, ["pa_approve", "vp_approve"]),         # below 4.5折: on to the VP as usual
+])
+def test_Q1_a_department_manager_never_approves_his_own_quote(api, quote_amount, expected):
+    """Q1: mgr1's own quote skips the manager step (his own role) and starts at the president's assistant."""
+    quote = submit(api, quote_amount, user="mgr1")
+    iid = quote["process_instance_id"]
+    assert open_task(api, iid, "mgr1") is None
+    steps = []
+    for _ in range(4):
+        inst = api.as_("mgr1").get(f"/process-instances/{iid}").get_json()
+        if not inst["open_tasks"]:
+            break
+        step = inst["open_tasks"][0]["step"]
+        steps.append(step)
+        decide(api, iid, CHAIN[step], "approve")
+    assert steps == expected
+    assert api.as_("mgr1").get(f"/quotes/{quote['id']}").get_json()["status"] == "approved"
+
+
 def test_Q1_boundaries_hold_for_odd_list_prices(api):
     """Q1: 45 % of an odd list price is still exactly 4.5折 (no float drift across the limit)."""
     quote = submit(api, quote_amount=3015.45, list_amount=6701)  # 0.45 exactly
