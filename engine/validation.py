@@ -155,8 +155,8 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
                 lane_of[(ref.text or "").strip()] = lane
         for kind in HUMAN_TASKS:
             for task in process.iterfind(f".//bpmn:{kind}", NS):
-                tid = task.get("id")
-                lane = lane_of.get(tid)
+                tid = task.get("id") or f"{kind} '{task.get('name') or ''}' without an id"
+                lane = lane_of.get(task.get("id"))
                 name = (lane.get("name") or "").strip() if lane is not None else None
                 if lane is None:
                     errors.append({"element": tid, "message": f"a user task must sit in a lane named after a role"
@@ -240,14 +240,19 @@ def validate(root: etree._Element, filename: str, known_roles: set[str]) -> list
         raise DiagramError([{"element": "file", "message": "the file name contains control characters"}])
     errors = check_processes(root)
     if errors:
-        raise DiagramError(errors)
+        raise DiagramError(_named(errors))
     process_ids = executable_process_ids(root)
     if not process_ids:
         raise DiagramError([{"element": "file", "message": not_executable_message(root)}])
     errors = check_expressions(root) + check_structure(root, process_ids, known_roles)
     if errors:
-        raise DiagramError(errors)
+        raise DiagramError(_named(errors))
     _parser, errors = parse_specs(root, filename)
     if errors:
-        raise DiagramError(errors)
+        raise DiagramError(_named(errors))
     return process_ids
+
+
+def _named(errors: list[dict]) -> list[dict]:
+    """Every error names an element; one whose id is missing or empty is still named."""
+    return [{**e, "element": e.get("element") or "an element without an id"} for e in errors]

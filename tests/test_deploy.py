@@ -381,6 +381,23 @@ TRICKY = ["", "'", '"', "x" * 300, "__import__('os')", "${approved}", "= approve
           "\u202e", "名", "-1", "quote_approval", "start", "end_approved", "f_mgr", "gw_mgr", "lane_sales_rep"]
 
 
+@pytest.mark.parametrize("element", ["mgr_approve", "gw_mgr", "set_approved"])
+def test_an_element_with_an_empty_id_is_refused_with_a_named_error(app, element):
+    """Found by the mutation test below: an empty id made an error that named no element."""
+    session = app.extensions["session_factory"]()
+    root = etree.fromstring(renamed("qa_empty_id").encode("utf-8"))
+    node = next(n for n in root.iter() if n.get("id") == element)
+    node.set("id", "")
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    try:
+        with pytest.raises(DiagramError) as caught:
+            deploy(session, data, filename="empty-id.bpmn", actor_id=None)
+    finally:
+        session.rollback()
+        session.close()
+    assert caught.value.errors and all(e["element"] and e["message"] for e in caught.value.errors)
+
+
 def test_mutated_quote_approval_is_deployed_or_refused_cleanly(app):
     """Random single edits of the shipped diagram: never an exception other than DiagramError."""
     session = app.extensions["session_factory"]()
