@@ -19,29 +19,34 @@ from models.process import ProcessDefinition
 WORKFLOWS_DIR = Path(__file__).resolve().parent.parent / "workflows"
 
 
-def deploy(session: Session, data: bytes, *, filename: str, actor_id: int | None) -> ProcessDefinition:
+def deploy(session: Session, data: bytes, *, filename: str, actor_id: int | None, sector_id: int | None = None,
+           source_version: int | None = None, comment: str | None = None) -> ProcessDefinition:
     """Validate a BPMN file and store it as the next version of its process. Nothing is stored on error.
 
-    Deploying bytes identical to the latest version returns that version instead of a copy.
+    `sector_id` None publishes for the whole group; a sector's version is what that sector's new
+    instances start on. Deploying bytes identical to the current version of that scope returns it.
     """
     root = parse_diagram_xml(data)
     known_roles = set(session.scalars(select(Role.code)))
     process_ids = validation.validate(root, filename, known_roles)
     key = process_ids[0]
     checksum = hashlib.sha256(data).hexdigest()
-    latest = latest_definition(session, key, required=False)
-    if latest is not None and latest.checksum == checksum:
+    latest = _latest_in_scope(session, key, sector_id)
+    if latest is not None and latest.checksum == checksum and source_version is None:
         return latest
     version = (session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == key)) or 0) + 1
     process = validation.find_process(root, key)
     definition = ProcessDefinition(
         key=key, version=version, name=(process.get("name") or key)[:200], filename=_clean_filename(filename),
         bpmn_xml=diagram_text(data), checksum=checksum, deployed_by=actor_id, deployed_at=clock.now(),
+        kind="bpmn", sector_id=sector_id, source_version=source_version, comment=comment,
     )
     session.add(definition)
     session.flush()
     audit.record(session, actor_id=actor_id, action="process_definition.deploy", entity_type="process_definition",
-                 entity_id=definition.id, after={"key": key, "version": version, "checksum": checksum})
+                 entity_id=definition.id, sector_id=sector_id,
+                 after={"key": key, "version": version, "checksum": checksum, "sector_id": sector_id,
+                        "source_version": source_version})
     return definition
 
 
@@ -56,14 +61,24 @@ def deploy_shipped(session: Session, actor_id: int | None = None) -> list[Proces
             for path in sorted(WORKFLOWS_DIR.glob("*.bpmn"))]
 
 
-def latest_definition(session: Session, key: str, *, required: bool = True) -> ProcessDefinition | None:
-    row = session.scalar(
-        select(ProcessDefinition).where(ProcessDefinition.key == key, ProcessDefinition.status == "published")
-        .order_by(ProcessDefinition.version.desc()).limit(1)
-    )
+def latest_definition(session: Session, key: str, *, sector_id: int | None = None, required: bool = True,
+                      kind: str = "bpmn") -> ProcessDefinition | None:
+    """The version new instances start on: the sector's own latest version, else the group's latest."""
+    row = _latest_in_scope(session, key, sector_id, kind) if sector_id is not None else None
+    if row is None:
+        row = _latest_in_scope(session, key, None, kind)
     if row is None and required:
         raise NotFound(f"no published process '{key}'")
     return row
+
+
+def _latest_in_scope(session: Session, key: str, sector_id: int | None, kind: str = "bpmn") -> ProcessDefinition | None:
+    scope = ProcessDefinition.sector_id.is_(None) if sector_id is None else ProcessDefinition.sector_id == sector_id
+    return session.scalar(
+        select(ProcessDefinition).where(ProcessDefinition.kind == kind, ProcessDefinition.key == key, scope,
+                                        ProcessDefinition.status == "published")
+        .order_by(ProcessDefinition.version.desc()).limit(1)
+    )
 
 
 # Parsed specs per definition id, per thread: SpiffWorkflow attaches handlers to specs for

@@ -41,7 +41,7 @@ def start_instance(
     subject_type: str | None = None, subject_id: int | None = None,
     sector_id: int | None = None, department_id: int | None = None, business_key: str | None = None,
 ) -> ProcessInstance:
-    definition = definitions.latest_definition(session, key)
+    definition = definitions.latest_definition(session, key, sector_id=sector_id)
     spec, subs = definitions.parsed_spec(definition)
     instance = ProcessInstance(
         definition=definition, process_key=key, status="running", state="", title=title[:300],

@@ -44,7 +44,9 @@ DEMO_USERS: dict[str, tuple[str, str | None, str | None, list[tuple[str, str]]]]
     "sectoradmin1": ("胡斌", "S1", None, [("sector_admin", "sector")]),
     "rep3": ("郭涛", "S2", "D3", [("sales_rep", "dept")]),
     "mgr3": ("何静", "S2", "D3", [("dept_manager", "dept")]),
-    "admin": ("系统管理员", None, None, [("system_admin", "group")]),
+    "designer1": ("高峰", "S1", None, [("process_designer", "sector")]),
+    "designer3": ("罗兰", "S2", None, [("process_designer", "sector")]),
+    "admin": ("系统管理员", None, None, [("system_admin", "group"), ("process_designer", "group")]),
     "grouplead": ("集团领导", None, None, [("group_management", "group")]),
 }
 

@@ -35,6 +35,8 @@ ROLES: dict[str, tuple[str, str, str]] = {
     "group_marketing": ("集团市场部", "Group marketing", "group"),
     "system_admin": ("系统管理员", "System admin", "group"),
     "group_management": ("集团管理层", "Group management", "group"),
+    # Edits and publishes processes: a sector grant changes that sector's versions, a group grant all of them.
+    "process_designer": ("流程设计师", "Process designer", "sector"),
 }
 
 USER_STATUSES = ("active", "frozen", "closed")

@@ -19,7 +19,8 @@ TASK_STATUSES = ("open", "completed", "cancelled")
 
 class ProcessDefinition(Base):
     __tablename__ = "process_definition"
-    __table_args__ = (UniqueConstraint("key", "version"),)
+    __table_args__ = (UniqueConstraint("key", "version"),
+                      Index("ix_process_definition_current", "kind", "key", "sector_id", "version"))
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int]
@@ -31,6 +32,15 @@ class ProcessDefinition(Base):
     status: Mapped[str] = mapped_column(String(20), default="published")
     deployed_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # "bpmn" = a process; "dmn" = a decision table called by business rule tasks.
+    kind: Mapped[str] = mapped_column(String(10), default="bpmn")
+    # NULL = group-level (every sector); a sector's own version takes precedence for that sector.
+    sector_id: Mapped[int | None] = mapped_column(ForeignKey("sector.id"))
+    # Set when this version republishes an earlier one (rollback) or was drawn from one.
+    source_version: Mapped[int | None]
+    comment: Mapped[str | None] = mapped_column(String(500))
+    # JSON list of the DMN definition ids a BPMN version is bound to (its business rule tasks' tables).
+    dmn_refs: Mapped[str | None] = mapped_column(Text)
 
 
 class ProcessInstance(Base):
@@ -128,3 +138,36 @@ class InstanceEvent(Base):
     # Relationships (not ids) so a step's new rows go to the database in one flush.
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")
     task: Mapped[HumanTask | None] = relationship(lazy="raise")
+
+
+DRAFT_SOURCES = ("modeler", "import")
+
+
+class ProcessDraft(Base):
+    """A diagram being edited (or imported from another tool): never runs; publishing makes a version.
+
+    A draft that cannot run is still kept, with its problems, so nothing a designer drew is lost.
+    """
+
+    __tablename__ = "process_draft"
+    __table_args__ = (Index("ix_process_draft_scope", "sector_id", "kind", "updated_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), default="bpmn")
+    key: Mapped[str] = mapped_column(String(100), default="")  # executable process id / decision id, or ""
+    name: Mapped[str] = mapped_column(String(200), default="")
+    filename: Mapped[str] = mapped_column(String(200))
+    xml: Mapped[str] = mapped_column(Text, deferred=True)
+    sector_id: Mapped[int | None] = mapped_column(ForeignKey("sector.id"))
+    base_definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
+    source: Mapped[str] = mapped_column(String(10), default="modeler")
+    executable: Mapped[bool] = mapped_column(default=False)
+    problems: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {element, message}
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    published_definition_id: Mapped[int | None] = mapped_column(ForeignKey("process_definition.id"))
+    # Optimistic concurrency: two designers saving the same draft — the stale one gets 409.
+    lock_version: Mapped[int] = mapped_column(Integer, default=0)
+
+    __mapper_args__ = {"version_id_col": lock_version}  # noqa: RUF012
