@@ -167,6 +167,12 @@ class _As:
     def post(self, path, **kw):
         return self._call("post", path, **kw)
 
+    def put(self, path, **kw):
+        return self._call("put", path, **kw)
+
+    def delete(self, path, **kw):
+        return self._call("delete", path, **kw)
+
 
 @pytest.fixture
 def api(client) -> Api:
