@@ -43,7 +43,7 @@ def login():
             # Browsers read a backslash as a slash: "/\\evil.example" would leave the site.
             if (not target.startswith("/") or target.startswith("//") or "\\" in target
                     or urlparse(target).netloc):
-                target = url_for("inbox.index")
+                target = _landing(user)
             return redirect(target)
         error = _("Wrong username or password.")
     return render_template("login.html", error=error), 401 if error else 200
@@ -60,4 +60,10 @@ def logout():
 def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
-    return redirect(url_for("inbox.index"))
+    return redirect(_landing(current_user))
+
+
+def _landing(user) -> str:
+    if user.role_codes == {"process_designer"}:  # ux.md: the process designer lands on 流程管理
+        return url_for("processes.index")
+    return url_for("inbox.index")

@@ -84,6 +84,7 @@ from web.api import (  # noqa: F401  (register the routes)
     contracts,
     customers,
     data_io,
+    design,
     expenses,
     lead_routing,
     orders,

@@ -73,7 +73,7 @@ def openapi_document() -> dict:
                                "get": _op("A quote with its approval history", (200, "QuoteOut"))},
         "/process-definitions": {
             "get": _list_op("Deployed process definitions, all versions", "DefinitionOut", []),
-            "post": _op("Deploy a BPMN file as the next version (system admin)", (201, "DeployOut"),
+            "post": _op("Deploy a BPMN file as the next version (process designers; a sector designer deploys for his sector)", (201, "DeployOut"),
                         errors=(401, 403), extra={"requestBody": {"required": True, "content": {
                             "multipart/form-data": {"schema": {
                                 "type": "object", "required": ["file"],

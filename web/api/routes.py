@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import current_app, request
 from sqlalchemy import and_, select
 
-from engine import definitions, inbox, operations, runtime
+from engine import definitions, design, inbox, operations, runtime
 from engine.errors import EngineError, NotFound
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from models import access, clock
@@ -112,7 +112,11 @@ def get_quote(quote_id: int):
 @api_bp.get("/process-definitions")
 @token_required
 def list_definitions():
-    rows = db().scalars(select(ProcessDefinition).order_by(ProcessDefinition.key, ProcessDefinition.version.desc()))
+    user = current_api_user()
+    scope = (ProcessDefinition.sector_id.is_(None) | (ProcessDefinition.sector_id == user.sector_id)
+             if user.sector_id is not None else True)
+    rows = db().scalars(select(ProcessDefinition).where(scope)
+                        .order_by(ProcessDefinition.key, ProcessDefinition.version.desc()))
     return {"items": s.DefinitionOut(many=True).dump(rows)}
 
 
@@ -121,7 +125,7 @@ def list_definitions():
 def deploy_definition():
     user = current_api_user()
     if not may_deploy(user):
-        return error(403, "only a system administrator may deploy process definitions")
+        return error(403, "only a process designer may deploy process definitions")
     file = request.files.get("file")
     if file is None:
         return error(422, "send the BPMN file as multipart field 'file'",
@@ -129,7 +133,7 @@ def deploy_definition():
     data = file.read(MAX_DIAGRAM_BYTES + 1)
     try:
         definition = run_write(lambda: definitions.deploy(db(), data, filename=file.filename or "upload.bpmn",
-                                                          actor_id=user.id))
+                                                          actor_id=user.id, sector_id=design.home_scope(user)))
     except DiagramError as exc:
         return error(422, "the diagram was refused", exc.errors)
     return s.DeployOut().dump(definition), 201

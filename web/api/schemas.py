@@ -158,6 +158,11 @@ class DefinitionOut(Schema):
     filename = fields.String()
     checksum = fields.String()
     deployed_at = DateTime()
+    deployed_by = fields.Integer(allow_none=True)
+    kind = fields.String(metadata={"description": "bpmn (a process) or dmn (a decision table)"})
+    sector_id = fields.Integer(allow_none=True, metadata={"description": "null: the group's version"})
+    source_version = fields.Integer(allow_none=True, metadata={"description": "the version this one republishes"})
+    comment = fields.String(allow_none=True)
 
 
 class DeployOut(Schema):
