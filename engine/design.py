@@ -116,9 +116,7 @@ def visible_drafts(session: Session, user: User, *, limit: int = 50, offset: int
 
 def visible_draft(session: Session, user: User, draft_id: int) -> ProcessDraft:
     draft = session.get(ProcessDraft, draft_id)
-    if draft is None or not may_design(user, draft.sector_id):
-        if not is_designer(user):
-            raise Forbidden("only process designers see drafts")
+    if draft is None or not may_design(user, draft.sector_id):  # others learn nothing about it, not even that it exists
         raise NotFound(f"draft {draft_id} not found")
     return draft
 

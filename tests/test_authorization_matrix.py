@@ -30,8 +30,10 @@ PARAM_TABLES = {
     "change_id": "account_change",
     "task_attachment_id": "task_attachment", "delegation_id": "delegation", "notification_id": "notification",
     "execution_order_id": "execution_order", "implementation_order_id": "implementation_order",
-    "contract_id": "contract",
+    "contract_id": "contract", "draft_id": "process_draft", "definition_id": "process_definition",
 }
+# Lists a group-level process designer legitimately sees across sectors (drafts and sector versions).
+DESIGN_LISTS = {"/api/v1/drafts", "/api/v1/processes", "/api/v1/process-definitions"}
 
 
 def _api_rules(app):
@@ -64,6 +66,10 @@ def sector1_records(api, session):
     assert r.status_code == 201
     r = api.as_("rep1").post("/contracts", json={"customer_id": cid, "list_amount": 100, "amount": 60})
     assert r.status_code == 201
+    quote_v1 = next(p for p in api.as_("designer1").get("/processes").get_json()["items"] if p["key"] == "quote_approval")
+    draft = api.as_("designer1").post("/drafts", json={"base_definition_id": quote_v1["definition_id"]}).get_json()
+    assert api.as_("designer1").post("/drafts", json={"base_definition_id": quote_v1["definition_id"]}).status_code == 201
+    assert api.as_("designer1").post(f"/drafts/{draft['id']}/publish", json={}).status_code == 201  # an S1 version
     session.rollback()
     return {param: _sector1_id(session, table) for param, table in PARAM_TABLES.items()}
 
@@ -114,8 +120,10 @@ def test_O2_O3_lists_never_show_another_sector_and_never_fail(app, api, session,
             continue
         body = r.get_json()
         items = body.get("items", []) if isinstance(body, dict) else []
+        across = group_wide or (rule.rule in DESIGN_LISTS and None in {g.sector_id for g in me.grants
+                                                                         if g.role_code == "process_designer"})
         for item in items:
-            if isinstance(item, dict) and item.get("sector_id") is not None and not group_wide:
+            if isinstance(item, dict) and item.get("sector_id") is not None and not across:
                 assert item["sector_id"] == me.sector_id, (user, rule.rule, item)
 
 
