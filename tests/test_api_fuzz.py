@@ -65,6 +65,8 @@ BUSINESS_RULE_422 = [
     ("POST", "/contracts"), ("PATCH", "/contracts/{contract_id}"), ("POST", "/contracts/{contract_id}/sign"),
     ("POST", "/contracts/{contract_id}/invoices"), ("POST", "/contracts/{contract_id}/collections"),
     ("GET", "/receivables"),
+    ("POST", "/drafts"), ("PUT", "/drafts/{draft_id}"), ("POST", "/drafts/{draft_id}/publish"),
+    ("POST", "/drafts/import"), ("POST", "/processes/{key}/rollback"), ("GET", "/processes/compare"),
 ]
 CONFIG = schemathesis.Config.from_dict({
     "operations": [
@@ -76,10 +78,13 @@ CONFIG = schemathesis.Config.from_dict({
 
 DOCUMENT = openapi_document()
 schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG)
-# The admin run covers the deploy endpoints only. (A separate document rather than `schema.include()`:
-# schemathesis 4.32 drops `include()` filters when the config has an `operations` section.)
+# The admin (a group-level process designer) run covers the deploy and design endpoints. (A separate document
+# rather than `schema.include()`: schemathesis 4.32 drops `include()` filters when the config has an `operations`
+# section.)
+DESIGN_PREFIXES = ("/process-definitions", "/drafts", "/design/", "/processes")
 admin_schema = schemathesis.openapi.from_dict(
-    {**DOCUMENT, "paths": {"/process-definitions": DOCUMENT["paths"]["/process-definitions"]}}, config=CONFIG)
+    {**DOCUMENT, "paths": {p: v for p, v in DOCUMENT["paths"].items() if p.startswith(DESIGN_PREFIXES)}},
+    config=CONFIG)
 
 TOKENS: dict[str, str] = {}
 STATUSES: Counter[tuple[str, str, int]] = Counter()  # (user, operation, status) seen, printed at the end
