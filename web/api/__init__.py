@@ -87,6 +87,7 @@ from web.api import (  # noqa: F401  (register the routes)
     design,
     expenses,
     lead_routing,
+    migration,
     orders,
     pool,
     routes,
