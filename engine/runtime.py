@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import assignment, connectors, definitions, forms, timers
+from engine import assignment, connectors, definitions, form_builder, forms, timers
 from engine.errors import Conflict, EngineError, Forbidden, NotFound, ProcessError
 from engine.sandbox import SandboxScriptEngine
 from engine.state import dump_state, load_state
@@ -92,7 +92,10 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
     if not assignment.may_act(user, task):
         raise Forbidden(f"you may not act on task {task_id}")
     acting_for = assignment.acting_for(user, task)
-    values = forms.load_form(task.form, data)
+    if task.form == form_builder.CUSTOM:  # fields defined in the diagram
+        values = form_builder.load(custom_form(instance.definition, task.bpmn_id), data)
+    else:
+        values = forms.load_form(task.form, data)
     forms.check_form(session, task, values)
     if comment is not None:
         values["comment"] = comment
@@ -114,6 +117,15 @@ def complete_task(session: Session, task_id: int, user: User, data: Any, comment
                                                   "acting_for": acting_for})
     _advance(session, instance, workflow, user.id)
     return task
+
+
+def custom_form(definition, bpmn_id: str) -> form_builder.CustomForm:
+    """The form a user task with form "custom" defines in its process version (checked at deploy)."""
+    spec, subs = definitions.parsed_spec(definition)
+    form = form_builder.from_spec(spec, subs, bpmn_id)
+    if form is None:
+        raise ProcessError(f"{bpmn_id}: the task has no custom form in process version {definition.version}")
+    return form
 
 
 def _visible_or_404(user: User, task: HumanTask) -> None:

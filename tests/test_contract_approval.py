@@ -401,9 +401,13 @@ def test_K1_status_changes_are_audited_once(api, session):
 
 
 def test_K1_limits_live_in_the_diagram_not_in_python():
-    """K1 is configurable: 200,000 and 0.45 are the gateway condition in workflows/contract_approval.bpmn."""
+    """K1 is configurable: 200,000 and 0.45 are cells of decision table workflows/contract_route.dmn, which
+    business rule task decide_route of workflows/contract_approval.bpmn calls."""
+    table = (ROOT / "workflows" / "contract_route.dmn").read_text()
+    assert "<text>&lt;= 200000</text>" in table and "<text>&gt; 0.45</text>" in table
+    assert 'contract["amount"]' in table and 'contract["discount"]' in table
     xml = (ROOT / "workflows" / "contract_approval.bpmn").read_text()
-    assert 'contract["amount"] &lt;= 200000' in xml and 'contract["discount"] &gt; 0.45' in xml
+    assert "<spiffworkflow:calledDecisionId>contract_route</spiffworkflow:calledDecisionId>" in xml
     for py in [*ROOT.glob("engine/*.py"), *ROOT.glob("models/*.py"), *ROOT.glob("web/**/*.py")]:
         source = py.read_text()
         numbers = {n.value for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Constant)}
