@@ -1,7 +1,18 @@
-"""Deploy-time checks of a diagram. Every error names the element and says what to fix."""
+"""Checks of a diagram before it may run. Every problem names the element and says what to fix.
+
+`problems()` runs every check it can and returns every problem found (a draft lists them all, a drawing
+from another tool says "not executable, because ..." with one item per reason); `validate()` is the
+raising wrapper deploy uses. SpiffWorkflow's own parser runs last, and only on a diagram our checks passed:
+it stops at its first error, words it for programmers, and some inputs make it loop forever (a data
+association inside a subprocess whose data object is declared two levels up), so each problem it knows of
+is looked for here first.
+"""
 from __future__ import annotations
 
+import copy
 import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -24,6 +35,40 @@ TIMER_PLACES = ("timeDuration", "timeDate", "timeCycle")
 # timer expressions as Python, so these must be quoted strings.
 _BARE_ISO_TIMER = re.compile(r"(R\d*/)?P(\d|T\d)[\w.,:/-]*|\d{4}-\d{2}-\d{2}([T ][\w.:+-]*)?")
 
+GATEWAYS = ("exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway")
+# Only these may split the flow; SpiffWorkflow refuses several outgoing flows on anything else.
+MAY_SPLIT = frozenset({*GATEWAYS, "startEvent", "boundaryEvent"})
+CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
+FLOW_NODES = frozenset({
+    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask", "receiveTask",
+    "subProcess", "adHocSubProcess", "transaction", "callActivity", "startEvent", "endEvent",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "implicitThrowEvent", *GATEWAYS,
+    "choreographyTask", "subChoreography", "callChoreography",
+})
+SUPPORTED_NODES = frozenset(etree.QName(tag).localname for tag in
+                            {**SpiffBpmnParser.PARSER_CLASSES, **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES})
+UNSUPPORTED_HINTS = {
+    "complexGateway": "use an inclusive gateway with a condition on each outgoing flow",
+    "choreographyTask": "a choreography cannot run: model the process of one participant instead",
+    "subChoreography": "a choreography cannot run: model the process of one participant instead",
+    "callChoreography": "a choreography cannot run: model the process of one participant instead",
+    "implicitThrowEvent": "use an intermediate throw event",
+}
+# What a catch event can wait for (SpiffWorkflow's IntermediateCatchEventParser and BoundaryEventParser).
+CATCHES = ("messageEventDefinition", "signalEventDefinition", "timerEventDefinition", "conditionalEventDefinition")
+BOUNDARY_CATCHES = (*CATCHES, "errorEventDefinition", "escalationEventDefinition", "cancelEventDefinition")
+# (event definition, its reference attribute, the element of the file it must name)
+EVENT_REFS = (("messageEventDefinition", "messageRef", "message"), ("signalEventDefinition", "signalRef", "signal"),
+              ("errorEventDefinition", "errorRef", "error"), ("escalationEventDefinition", "escalationRef", "escalation"))
+# Elements a problem may name: the ones a modeler shows (an event definition or a condition has no shape).
+SHAPES = FLOW_NODES | {"sequenceFlow", "process", "lane", "participant", "collaboration", "dataObjectReference",
+                       "dataStoreReference", "dataStore", "message", "signal", "error", "escalation",
+                       "correlationProperty", "textAnnotation"}
+MAX_PROBLEMS = 100  # a 20,000-element drawing must not produce a 20,000-item list
+TIMER_HINT = ('set a duration such as "PT2H", a date such as "2025-01-01T09:00:00+08:00" or a cycle such as '
+              '"R3/PT1H" (in quotes: timer values are Python expressions)')
+_KIND_NAMES = {"subProcess": "subprocess", "adHocSubProcess": "ad-hoc subprocess", "task": "task"}
+
 # (xpath, mode): every place a diagram can hold an expression or a script.
 EXPRESSION_PLACES = (
     (".//bpmn:conditionExpression", "eval"),
@@ -45,11 +90,34 @@ EXPRESSION_PLACES = (
 
 
 def _owner_id(node: etree._Element) -> str:
+    """The id of the element a problem concerns: the nearest one a modeler shows (the event, not its
+    timer definition), else the nearest one with an id."""
+    fallback = None
     while node is not None:
-        if node.get("id"):
-            return node.get("id")
+        if isinstance(node.tag, str) and node.get("id"):
+            if etree.QName(node).localname in SHAPES:
+                return node.get("id")
+            fallback = fallback or node.get("id")
         node = node.getparent()
-    return "file"
+    return fallback or "file"
+
+
+def _local(node: etree._Element) -> str:
+    return etree.QName(node).localname if isinstance(node.tag, str) else ""
+
+
+def _kind(node: etree._Element) -> str:
+    """'userTask' -> 'user task', 'subProcess' -> 'subprocess'."""
+    local = _local(node)
+    return _KIND_NAMES.get(local) or re.sub(r"(?<!^)([A-Z])", lambda m: " " + m.group(1).lower(), local)
+
+
+def _element(node: etree._Element) -> str:
+    return node.get("id") or f"{_local(node)} '{node.get('name') or ''}' without an id"
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def executable_process_ids(root: etree._Element) -> list[str]:
@@ -115,31 +183,42 @@ def check_processes(root: etree._Element) -> list[dict]:
         if len(name) > MAX_PROCESS_NAME:
             errors.append({"element": pid[:100] or "file", "message":
                            f"process name is {len(name)} characters long; the limit is {MAX_PROCESS_NAME}"})
+    ids = Counter(n.get("id") for n in root.iter() if isinstance(n.tag, str) and n.get("id")
+                  and etree.QName(n).namespace == BPMN)
+    for element, count in ids.items():
+        if count > 1:
+            errors.append({"element": _shown(element, 100), "message":
+                           f"{count} elements share the id '{_shown(element)}': give each its own id"})
     return errors
 
 
-def not_executable_message(root: etree._Element) -> str:
-    """Why a file has nothing to run. Most BPMN files in the wild are drawings (isExecutable="false")."""
+def not_executable_problems(root: etree._Element) -> list[dict]:
+    """Why a file has nothing to run, one item per process. Most BPMN files in the wild are drawings."""
     processes = root.findall("bpmn:process", NS)
     if not processes:
-        return ("not executable, because the file contains no <process> (only diagrams, collaborations or "
-                "choreographies); a deployable file has a process with isExecutable=\"true\"")
-    described = []
-    for process in processes[:5]:
-        label = f"process '{process.get('id')}'" + (f" ({process.get('name')})" if process.get("name") else "")
+        return [{"element": "file", "message": "not executable, because the file contains no <process> (only "
+                                               "diagrams, collaborations or choreographies): there is nothing to run"}]
+    found = []
+    for process in processes:
+        pid = process.get("id") or ""
+        label = f"process '{_shown(pid)}'" + (f" ({_shown(process.get('name'))})" if process.get("name") else "")
         flag = process.get("isExecutable")
-        described.append(f"{label} does not set isExecutable" if flag is None
-                         else f"{label} has isExecutable=\"{flag}\"")
-    if len(processes) > 5:
-        described.append(f"and {len(processes) - 5} more")
-    return (f"not executable, because no process is marked isExecutable=\"true\": {'; '.join(described)}. "
-            "This is a drawing; to run it, set isExecutable=\"true\" on the process and complete it for execution "
-            "(user tasks in lanes named after roles, conditions on gateway flows, connectors on service tasks)")
+        why = "does not set isExecutable" if flag is None else f'has isExecutable="{_shown(flag, 20)}"'
+        found.append({"element": pid[:100] or "file", "message":
+                      f"not executable, because {label} {why}: it is a drawing. To run it, set "
+                      'isExecutable="true" on the process and fix the problems listed with it'})
+    return found
 
 
-def check_structure(root: etree._Element, process_ids: list[str], known_roles: set[str]) -> list[dict]:
+def check_structure(root: etree._Element, process_ids: list[str], known_roles: set[str], *,
+                    lanes: bool = True) -> list[dict]:
+    """Everything the engine needs of the processes `process_ids`. `lanes=False` skips the application's rule
+    that user tasks sit in lanes named after roles (the corpus run of engine.corpus_run)."""
     errors: list[dict] = []
     all_process_ids = {p.get("id") for p in root.iterfind("bpmn:process", NS)}
+    all_ids = {n.get("id") for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
+    defined = {target: {n.get("id") for n in root.iter(f"{{{BPMN}}}{target}")}
+               for _tag, _attr, target in EVENT_REFS}
     known_list = f" (known roles: {', '.join(sorted(known_roles))})"
 
     def known() -> str:  # the list of roles once per file, not after every task
@@ -149,36 +228,230 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
 
     for pid in process_ids:
         process = find_process(root, pid)
-        lane_of: dict[str, etree._Element] = {}
-        for lane in process.iterfind(".//bpmn:lane", NS):
-            for ref in lane.iterfind("bpmn:flowNodeRef", NS):
-                lane_of[(ref.text or "").strip()] = lane
-        for kind in HUMAN_TASKS:
-            for task in process.iterfind(f".//bpmn:{kind}", NS):
-                tid = task.get("id") or f"{kind} '{task.get('name') or ''}' without an id"
-                lane = lane_of.get(task.get("id"))
-                name = (lane.get("name") or "").strip() if lane is not None else None
-                if lane is None:
-                    errors.append({"element": tid, "message": f"a user task must sit in a lane named after a role"
-                                                              f"{known()}"})
-                elif not name:
-                    errors.append({"element": tid, "message": f"lane '{lane.get('id')}' has no name; name it after "
-                                                              f"a role{known()}"})
-                elif lane_role(name) not in known_roles:  # the rule the runtime assigns tasks by
-                    errors.append({"element": tid, "message": f"lane '{name}' is not a known role code; name it "
-                                                              f"'dept_manager' or '部门经理 (dept_manager)'{known()}"})
+        if process is None:
+            continue
+        if lanes:
+            errors += _check_lanes(process, known_roles, known)
+        for container in (process, *(n for n in process.iter() if _local(n) in CONTAINERS[1:])):
+            errors += _check_container(container, all_ids)
         for call in process.iterfind(".//bpmn:callActivity", NS):
-            called = call.get("calledElement") or ""
-            if called not in all_process_ids:
-                errors.append({"element": call.get("id"), "message":
-                               f"calls process '{called}', which is not in this file; a file is deployed on its "
-                               "own, so put the called process in the same file"})
+            called = (call.get("calledElement") or "").strip()
+            if not called:
+                errors.append({"element": _element(call), "message":
+                               "the call activity does not say which process it calls: set calledElement to the "
+                               "id of a process in this file"})
+            elif called not in all_process_ids:
+                errors.append({"element": _element(call), "message":
+                               f"calls process '{_shown(called)}', which is not in this file; a file is deployed on "
+                               "its own, so put the called process in the same file"})
         for task in process.iterfind(".//bpmn:serviceTask", NS):
             errors += _check_service_task(task)
-        for gw in process.iterfind(".//bpmn:exclusiveGateway", NS):
-            errors += _check_gateway(process, gw)
+        for kind in ("exclusiveGateway", "inclusiveGateway"):
+            for gw in process.iterfind(f".//bpmn:{kind}", NS):
+                errors += _check_gateway(process, gw)
         for store in process.iterfind(".//bpmn:dataStoreReference", NS):
-            errors.append({"element": store.get("id"), "message": "data stores are not supported"})
+            errors.append({"element": _element(store), "message":
+                           "uses a data store, which the engine does not support: keep the data in process "
+                           "variables, or read and write it with a service task (connector); remove the data store"})
+        errors += _check_events(process, defined)
+        errors += _check_activities(process)
+        errors += _check_data_associations(root, process)
+    for store in root.iter(f"{{{BPMN}}}dataStore"):
+        errors.append({"element": _element(store), "message":
+                       f"data store '{_shown(store.get('name') or store.get('id') or '')}' is declared, but the "
+                       "engine has no data stores: remove it (keep the data in process variables)"})
+    return errors
+
+
+def _check_lanes(process: etree._Element, known_roles: set[str], known) -> list[dict]:
+    """The runtime gives a human task to the role its lane is named after (engine.assignment.lane_role)."""
+    errors = []
+    lane_of: dict[str, etree._Element] = {}
+    for lane in process.iterfind(".//bpmn:lane", NS):
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            lane_of[(ref.text or "").strip()] = lane
+    for kind in HUMAN_TASKS:
+        what = {"userTask": "a user task", "manualTask": "a manual task",
+                "task": "a plain task (a step done by a person)"}[kind]
+        for task in process.iterfind(f".//bpmn:{kind}", NS):
+            tid = task.get("id") or f"{kind} '{task.get('name') or ''}' without an id"
+            lane = lane_of.get(task.get("id"))
+            name = (lane.get("name") or "").strip() if lane is not None else None
+            if lane is None:
+                errors.append({"element": tid, "message": f"{what} must sit in a lane named after a role, so "
+                                                          f"the engine knows who does it{known()}"})
+            elif not name:
+                errors.append({"element": tid, "message": f"lane '{lane.get('id')}' has no name; name it after "
+                                                          f"a role{known()}"})
+            elif lane_role(name) not in known_roles:  # the rule the runtime assigns tasks by
+                errors.append({"element": tid, "message": f"lane '{_shown(name)}' is not a known role code; name it "
+                                                          f"'dept_manager' or '部门经理 (dept_manager)'{known()}"})
+    return errors
+
+
+def _check_container(container: etree._Element, all_ids: set[str]) -> list[dict]:
+    """Start and end events, supported elements, where each sequence flow goes and who may split the flow."""
+    errors: list[dict] = []
+    nodes = {n.get("id"): n for n in container if _local(n) in FLOW_NODES}
+    outgoing: dict[str, list[str]] = defaultdict(list)
+    for flow in container.iterfind("bpmn:sequenceFlow", NS):
+        outgoing[flow.get("sourceRef") or ""].append(flow.get("id") or "?")
+        target = flow.get("targetRef") or ""
+        if not target:
+            errors.append({"element": _element(flow), "message": "the sequence flow has no target: connect it"})
+        elif target not in nodes:
+            where = ("is not in this file" if target not in all_ids else
+                     "is not in the same process or subprocess (a sequence flow cannot cross a subprocess border)")
+            errors.append({"element": _element(flow), "message": f"the sequence flow leads to '{_shown(target)}', "
+                                                                 f"which {where}"})
+    for nid, node in nodes.items():
+        local = _local(node)
+        if local not in SUPPORTED_NODES:
+            hint = UNSUPPORTED_HINTS.get(local, "replace it with a task, event or gateway the engine runs")
+            errors.append({"element": _element(node), "message": f"a {_kind(node)} is not supported by the "
+                                                                 f"engine: {hint}"})
+        elif local not in MAY_SPLIT and len(outgoing.get(nid or "", [])) > 1:
+            errors.append({"element": _element(node), "message":
+                           f"a {_kind(node)} may not have several outgoing flows ({', '.join(outgoing[nid])}): "
+                           "add a gateway after it (parallel to take every path, exclusive with conditions to "
+                           "take one)"})
+        if local == "boundaryEvent":
+            attached = node.get("attachedToRef") or ""
+            if attached not in nodes:
+                errors.append({"element": _element(node), "message":
+                               f"the boundary event is attached to '{_shown(attached)}', which is not an activity "
+                               "of the same process or subprocess: attach it to a task or subprocess"})
+            elif (node.find("bpmn:cancelEventDefinition", NS) is not None
+                  and _local(nodes[attached]) != "transaction"):
+                errors.append({"element": _element(node), "message":
+                               "a cancel event can only be attached to a transaction"})
+    starts = sum(_local(n) == "startEvent" for n in nodes.values())
+    ends = sum(_local(n) == "endEvent" for n in nodes.values())
+    local = _local(container)
+    if local == "process" and not starts:
+        errors.append({"element": _element(container), "message":
+                       "the process has no start event: add one where the process begins"})
+    elif local in ("subProcess", "transaction") and starts != 1:
+        errors.append({"element": _element(container), "message":
+                       f"a {_kind(container)} needs exactly one start event inside it; it has {starts}"})
+    elif local in ("subProcess", "transaction") and not ends:
+        errors.append({"element": _element(container), "message":
+                       f"a {_kind(container)} needs an end event inside it"})
+    elif local == "adHocSubProcess" and (starts or ends):
+        errors.append({"element": _element(container), "message":
+                       "an ad-hoc subprocess may not contain start or end events: remove them"})
+    return errors
+
+
+def _check_events(process: etree._Element, defined: dict[str, set[str]]) -> list[dict]:
+    """Catch events wait for something; timers have a time; references name what the file declares."""
+    errors: list[dict] = []
+    for node in process.iter(f"{{{BPMN}}}intermediateCatchEvent", f"{{{BPMN}}}boundaryEvent"):
+        kinds = {_local(c) for c in node if _local(c).endswith("EventDefinition")}
+        allowed = CATCHES if _local(node) == "intermediateCatchEvent" else BOUNDARY_CATCHES
+        if not kinds & set(allowed):
+            if "linkEventDefinition" in kinds:
+                hint = "link events are not supported: connect the two ends with a sequence flow"
+            elif _local(node) == "boundaryEvent":
+                hint = "give it a timer, a message, a signal, an error, an escalation or a condition"
+            else:
+                hint = "give it a timer, a message, a signal or a condition to wait for, or remove it"
+            errors.append({"element": _element(node), "message": f"the {_kind(node)} does not wait for anything "
+                                                                 f"the engine knows: {hint}"})
+    for timer in process.iter(f"{{{BPMN}}}timerEventDefinition"):
+        if not any(_local(c) in TIMER_PLACES and (c.text or "").strip() for c in timer):
+            errors.append({"element": _owner_id(timer.getparent()), "message": f"the timer has no time: {TIMER_HINT}"})
+    for cond in process.iter(f"{{{BPMN}}}conditionalEventDefinition"):
+        if not any(_local(c) == "condition" and (c.text or "").strip() for c in cond):
+            errors.append({"element": _owner_id(cond.getparent()), "message":
+                           "the conditional event has no condition: write one in Python, e.g. amount > 1000"})
+    refs = [(d, d.get(attr), target) for tag, attr, target in EVENT_REFS for d in process.iter(f"{{{BPMN}}}{tag}")]
+    refs += [(t, t.get("messageRef"), "message") for t in process.iter(f"{{{BPMN}}}sendTask", f"{{{BPMN}}}receiveTask")]
+    for node, ref, target in refs:
+        if ref is None or (ref == "" and target == "message") or ref in defined[target]:
+            continue  # a message event without messageRef uses the event's name
+        names = sorted(i for i in defined[target] if i)[:10]
+        have = f" (this file declares: {', '.join(names)})" if names else ""
+        errors.append({"element": _owner_id(node if _local(node) in SHAPES else node.getparent()), "message":
+                       f"refers to {target} '{_shown(ref)}', which is not declared in this file: declare "
+                       f'<bpmn:{target} id="{_shown(ref)}" name="..."/> or pick one that is{have}'})
+    return errors
+
+
+def _check_activities(process: etree._Element) -> list[dict]:
+    """Multi-instance and loop settings, and script tasks with a script."""
+    errors: list[dict] = []
+    for node in process.iter():
+        local = _local(node)
+        if local not in FLOW_NODES:
+            continue
+        multi = node.find("bpmn:multiInstanceLoopCharacteristics", NS)
+        if multi is not None:
+            count = multi.find("bpmn:loopCardinality", NS) is not None
+            collection = multi.find("bpmn:loopDataInputRef", NS) is not None
+            if not count and not collection:
+                errors.append({"element": _element(node), "message":
+                               f"a multi-instance {_kind(node)} needs a loop cardinality (how many times, e.g. 3 or "
+                               "len(items)) or a collection to run once per item (loopDataInputRef)"})
+            elif count and collection:
+                errors.append({"element": _element(node), "message":
+                               f"a multi-instance {_kind(node)} has both a loop cardinality and a collection: "
+                               "keep one"})
+        loop = node.find("bpmn:standardLoopCharacteristics", NS)
+        if loop is not None:
+            maximum = (loop.get("loopMaximum") or "").strip()
+            condition = (loop.findtext("bpmn:loopCondition", "", NS) or "").strip()
+            if not maximum and not condition:
+                errors.append({"element": _element(node), "message":
+                               "a loop needs a loop condition (when to stop) or a loopMaximum (how many rounds)"})
+            elif maximum and not re.fullmatch(r"\d{1,6}", maximum):
+                errors.append({"element": _element(node), "message":
+                               f"loopMaximum '{_shown(maximum, 20)}' must be a whole number of rounds"})
+        if local == "scriptTask" and not (node.findtext("bpmn:script", "", NS) or "").strip():
+            errors.append({"element": _element(node), "message":
+                           "the script task has no script: write the Python it runs, or make it a plain task"})
+    return errors
+
+
+def _check_data_associations(root: etree._Element, process: etree._Element) -> list[dict]:
+    """A data association reads or writes a data object declared in its (sub)process or the one around it.
+    SpiffWorkflow 3.2.0 looks no further, and loops forever when the object is declared two levels up."""
+    errors: list[dict] = []
+    object_refs: dict[str, etree._Element] = {}
+    for ref in root.iter(f"{{{BPMN}}}dataObjectReference"):
+        object_refs.setdefault(ref.get("id"), ref)
+    store_refs = {ref.get("id") for ref in root.iter(f"{{{BPMN}}}dataStoreReference")}
+    elements = {n.get("id"): n for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
+    for node in process.iter():
+        if _local(node) not in FLOW_NODES:
+            continue
+        for place in ("bpmn:dataInputAssociation/bpmn:sourceRef", "bpmn:dataOutputAssociation/bpmn:targetRef"):
+            for ref_node in node.iterfind(place, NS):
+                name = (ref_node.text or "").strip()
+                if name in store_refs:
+                    continue  # reported as a data store
+                ref = object_refs.get(name)
+                if ref is None:
+                    what = _local(elements[name]) if name in elements else ""
+                    kind = {"dataInput": "an input of an I/O specification",
+                            "dataOutput": "an output of an I/O specification",
+                            "dataObject": "a data object itself"}.get(what, "not a data object reference")
+                    errors.append({"element": _element(node), "message":
+                                   f"its data association refers to '{_shown(name)}', which is {kind}: the engine "
+                                   "moves data only through data object references, so connect the association "
+                                   "to one (or remove it)"})
+                    continue
+                container = node.getparent()
+                scopes = [container]
+                if _local(container) != "process" and container.getparent() is not None:
+                    scopes.append(container.getparent())
+                declared = {o.get("id") for scope in scopes for o in scope.iterfind("bpmn:dataObject", NS)}
+                if ref.get("dataObjectRef") not in declared:
+                    where = "this process" if len(scopes) == 1 else f"this {_kind(container)} or the one around it"
+                    errors.append({"element": _element(node), "message":
+                                   f"its data association uses data object "
+                                   f"'{_shown(ref.get('dataObjectRef') or '')}', which is not declared in {where}: "
+                                   "declare the data object there"})
     return errors
 
 
@@ -209,48 +482,113 @@ def _check_gateway(process: etree._Element, gw: etree._Element) -> list[dict]:
     default = gw.get("default")
     missing = [f.get("id") for f in flows if f.get("id") != default and f.find("bpmn:conditionExpression", NS) is None]
     if missing:
-        return [{"element": gid, "message": f"outgoing flows {missing} need a condition, or mark one as the default"}]
+        return [{"element": gid or _element(gw), "message":
+                 f"outgoing flows {', '.join(str(m) for m in missing)} need a condition (e.g. decision == \"approve\"), "
+                 "or mark one of them as the gateway's default flow"}]
     return []
 
 
-def parse_specs(root: etree._Element, filename: str) -> tuple[SpiffBpmnParser, list[dict]]:
+# SpiffWorkflow's wording -> what to do (our own checks normally find these first).
+SPIFF_MESSAGES = (
+    ("Non-default exclusive outgoing sequence flow without condition",
+     "the flow leaves a gateway without a condition: give it a condition or make it the gateway's default flow"),
+    ("Multiple outgoing flows are not supported", "a task may not have several outgoing flows (use a gateway)"),
+    ("No start event found", "the process has no start event: add one where the process begins"),
+    ("Exactly one start event is required", "a subprocess needs exactly one start event inside it"),
+    ("Must contain an End event", "a subprocess needs an end event inside it"),
+    ("Time Specification", f"the timer has no time the engine understands: {TIMER_HINT}"),
+    ("A Service Task must have an operator", "a service task must name a connector (serviceTaskOperator)"),
+    ("has no implementation", "data stores are not supported: remove the data store"),
+    ("Data Store", "data stores are not supported: remove the data store"),
+    ("There is no support implemented for this task type", "this kind of element is not supported by the engine"),
+    ("Cannot resolve data", "a data association refers to something that is not a data object of this process"),
+    ("unexpected keyword argument 'node'",
+     "an event refers to a message, signal, error or escalation that is not declared in this file"),
+    ("Unsupported Catch Event", "the catch event does not wait for anything the engine knows"),
+    ("Duplicate process ID", "two processes have the same id: give each its own"),
+)
+
+
+def _spiff_message(text: str) -> str:
+    for marker, message in SPIFF_MESSAGES:
+        if marker in text:
+            return message
+    return _shown(text.strip().split(". ")[0].strip(), 300) or "the diagram cannot be executed"
+
+
+def parse_specs(root: etree._Element, filename: str,
+                process_ids: Iterable[str] | None = None) -> tuple[SpiffBpmnParser, list[dict]]:
+    """Build every executable process (or `process_ids`). Never raises for a bad diagram: the first problem
+    SpiffWorkflow meets is returned."""
     parser = SpiffBpmnParser()
     try:
         parser.add_bpmn_xml(root, filename=filename)
-        for pid in executable_process_ids(root):
+        for pid in executable_process_ids(root) if process_ids is None else process_ids:
             parser.get_spec(pid)
             parser.get_subprocess_specs(pid)  # call activities must resolve now, not when an instance starts
     except ValidationException as exc:
-        message = str(exc).strip().split(". ")[0].strip() or "the diagram cannot be executed"
-        return parser, [{"element": exc.id or "file", "message": message}]
+        return parser, [{"element": exc.id or "file", "message": _spiff_message(str(exc))}]
     except Exception as exc:  # noqa: BLE001 - untrusted input: any parser failure is a refusal, not a 500
         # Spiff surfaces some reference errors as bare Python errors (trap 8).
         return parser, [{"element": "file", "message": f"the diagram cannot be executed: {exc!r}"[:500]}]
     return parser, []
 
 
+def problems(root: etree._Element, filename: str, known_roles: set[str], *,
+             lanes: bool = True) -> tuple[list[str], list[dict]]:
+    """(executable process ids, every problem found). Never raises for a bad diagram.
+
+    Every check runs and every problem is listed. A file with no executable process is a drawing: its list
+    starts with "not executable, because ..." for each process, and the processes are checked as if they
+    were to run, so the list says everything to fix. `lanes=False` skips the
+    application's lane rule (engine.corpus_run).
+    """
+    if root.tag in {f"{{{ns}}}definitions" for ns in DMN_NAMESPACES}:
+        return [], [{"element": "file", "message": "this is a DMN decision file; only BPMN process "
+                                                   "diagrams (.bpmn) can be deployed"}]
+    if root.tag != f"{{{BPMN}}}definitions":
+        return [], [{"element": "file", "message": "not a BPMN 2.0 file (root must be bpmn:definitions)"}]
+    if any(ord(c) < 32 or c == "\x7f" for c in filename):
+        return [], [{"element": "file", "message": "the file name contains control characters"}]
+    process_ids = executable_process_ids(root)
+    checked = process_ids or [p.get("id") for p in root.iterfind("bpmn:process", NS) if p.get("id")]
+    drawing = [] if process_ids else not_executable_problems(root)
+    found = (check_processes(root) + check_expressions(root)
+             + check_structure(root, checked, known_roles, lanes=lanes))
+    if not found and checked:
+        # Only a diagram our checks passed meets SpiffWorkflow's parser (see the module docstring).
+        target = root if process_ids else _as_executable(root)
+        _parser, errors = parse_specs(target, filename, process_ids=checked)
+        found += errors
+    return process_ids, _capped(_unique(_named(drawing + found)))
+
+
 def validate(root: etree._Element, filename: str, known_roles: set[str]) -> list[str]:
     """Return the executable process ids, or raise DiagramError listing every problem found."""
-    if root.tag in {f"{{{ns}}}definitions" for ns in DMN_NAMESPACES}:
-        raise DiagramError([{"element": "file", "message": "this is a DMN decision file; only BPMN process "
-                                                           "diagrams (.bpmn) can be deployed"}])
-    if root.tag != f"{{{BPMN}}}definitions":
-        raise DiagramError([{"element": "file", "message": "not a BPMN 2.0 file (root must be bpmn:definitions)"}])
-    if any(ord(c) < 32 or c == "\x7f" for c in filename):
-        raise DiagramError([{"element": "file", "message": "the file name contains control characters"}])
-    errors = check_processes(root)
-    if errors:
-        raise DiagramError(_named(errors))
-    process_ids = executable_process_ids(root)
-    if not process_ids:
-        raise DiagramError([{"element": "file", "message": not_executable_message(root)}])
-    errors = check_expressions(root) + check_structure(root, process_ids, known_roles)
-    if errors:
-        raise DiagramError(_named(errors))
-    _parser, errors = parse_specs(root, filename)
-    if errors:
-        raise DiagramError(_named(errors))
+    process_ids, found = problems(root, filename, known_roles)
+    if found:
+        raise DiagramError(found)
     return process_ids
+
+
+def _as_executable(root: etree._Element) -> etree._Element:
+    """A copy of a drawing with every process marked executable, to hear what SpiffWorkflow says of it."""
+    copied = copy.deepcopy(root)
+    for process in copied.iterfind("bpmn:process", NS):
+        process.set("isExecutable", "true")
+    return copied
+
+
+def _unique(errors: list[dict]) -> list[dict]:
+    seen: set[tuple[str, str]] = set()
+    return [e for e in errors if (key := (e["element"], e["message"])) not in seen and not seen.add(key)]
+
+
+def _capped(errors: list[dict]) -> list[dict]:
+    if len(errors) <= MAX_PROBLEMS:
+        return errors
+    return [*errors[:MAX_PROBLEMS - 1], {"element": "file", "message": f"and {len(errors) - MAX_PROBLEMS + 1} more "
+                                                                       "problems: fix these first"}]
 
 
 def _named(errors: list[dict]) -> list[dict]:

@@ -319,7 +319,7 @@ def test_gateway_with_unconditioned_flows_and_no_default_is_refused(api, app):
 
 def test_diagram_without_executable_process_is_refused(api, app):
     errors = refused(api, app, renamed("qa_drawing").replace('isExecutable="true"', 'isExecutable="false"').encode())
-    assert errors[0]["element"] == "file"
+    assert errors[0]["element"] == "qa_drawing"  # the process that is not executable is named
     message = errors[0]["message"]
     assert message.startswith("not executable, because") and "'qa_drawing'" in message
     assert 'isExecutable="false"' in message and 'set isExecutable="true"' in message
