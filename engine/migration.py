@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, lazyload
 
-from engine import assignment, definitions, design, runtime
+from engine import assignment, definitions, design, runtime, validation
 from engine.errors import Conflict, EngineError, Forbidden, NotFound
 from engine.state import dump_state, load_state
 from models import audit, clock
@@ -456,6 +456,8 @@ def _scope(session: Session, user: User, key: str, sector_id: int | None) -> tup
     scopes = design.design_scopes(user)
     if not scopes:
         raise Forbidden("only process designers may migrate process instances")
+    if not validation.PROCESS_ID.fullmatch(key or ""):
+        raise NotFound(f"no published process '{key[:100]}'")
     if sector_id is not None and not design.may_design(user, sector_id):
         raise Forbidden(f"you do not design the processes of sector {sector_id}")
     home = sector_id if sector_id is not None else (None if None in scopes else design.home_scope(user))

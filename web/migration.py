@@ -22,9 +22,9 @@ PAGE_SIZE = 200
 add_translations({
     "Instance migration": "实例迁移", "Move to the latest version": "迁移到最新版本",
     "Target version": "目标版本", "From version (instance)": "当前版本", "Can move": "可迁移",
-    "Cannot move": "不可迁移", "Moved": "已迁移", "Move failed": "迁移失败", "Why not": "原因",
+    "Cannot move": "不可迁移", "Moved to the new version": "已迁移", "Move failed": "迁移失败", "Why not": "原因",
     "Already on the latest version": "已是最新版本", "Instance": "实例",
-    "All sectors of my scope": "我负责的全部版块", "Show": "查看",
+    "All sectors of my scope": "我负责的全部版块", "Sector": "版块", "Show instances": "查看",
     "Dry run: nothing has been changed yet.": "预演：尚未做任何改动。",
     "An instance can move when the steps it is at exist in the new version and nothing already done was "
     "changed. Each instance moves in its own transaction; the others are left as they are.":

@@ -11,12 +11,13 @@ from marshmallow import Schema, fields, validate
 from engine import migration
 from web.api import api_bp, current_api_user, json_body, token_required
 from web.api import schemas as s
+from web.api.customers import StrictBoolean
 from web.api.openapi import op, register
 from web.db import db
 
 
 class MigrationIn(s.StrictSchema):
-    dry_run = fields.Boolean(load_default=True, metadata={
+    dry_run = StrictBoolean(load_default=True, metadata={
         "description": "true (default): only say what would happen; false: move the instances that can move"})
     sector_id = fields.Integer(load_default=None, allow_none=True, strict=True,
                                validate=validate.Range(min=1, max=s.MAX_ID),
@@ -91,5 +92,5 @@ register({
                    "audited, and leaves the rest untouched. Process designers of the instances' sector only",
                    (200, "MigrationOut"), body="MigrationIn", errors=(401, 403, 404, 422)),
     },
-}, {"MigrationIn": MigrationIn, "MigrationOut": MigrationOut, "MigrationItemOut": MigrationItemOut,
-    "MigrationProblem": MigrationProblem, "MigrationVersionRef": MigrationVersionRef})
+}, {"MigrationProblem": MigrationProblem, "MigrationVersionRef": MigrationVersionRef,
+    "MigrationItemOut": MigrationItemOut, "MigrationOut": MigrationOut, "MigrationIn": MigrationIn})
