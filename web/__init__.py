@@ -57,6 +57,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from web.inbox import inbox_bp
     from web.lead_desk import lead_desk_bp
     from web.migration import migration_bp
+    from web.modeler import modeler_bp
     from web.notifications import notifications_bp
     from web.orders import orders_bp
     from web.pool import pool_bp
@@ -68,7 +69,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp, customers_bp, pool_bp, sales_bp, data_io_bp,
                task_actions_bp, notifications_bp, lead_desk_bp, contracts_bp, orders_bp, expenses_bp, closures_bp,
-               accounts_bp, migration_bp):
+               accounts_bp, migration_bp, modeler_bp):
         app.register_blueprint(bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies

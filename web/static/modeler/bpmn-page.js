@@ -1,0 +1,84 @@
+// The BPMN modeler page: bpmn-js Modeler (palette, keyboard, context pad), our properties panel,
+// and the toolbar (save / validate / publish) from common.js.
+(function () {
+  'use strict';
+  const { data, L, api, setup } = window.ModelerCommon;
+  const container = document.getElementById('canvas');
+  if (!window.BpmnJS || !container) return;
+
+  const modeler = new window.BpmnJS({
+    container,
+    keyboard: { bind: true },
+    moddleExtensions: { spiffworkflow: window.SpiffModdle },
+  });
+  window.bpmnModeler = modeler;  // for the browser tests and the console
+  const panel = new window.PropertiesPanel(modeler, document.getElementById('properties-body'));
+  let dirty = false;
+  let toolbar = null;
+
+  // A problem names a BPMN id: a shape or a flow, or a process (then its pool, if it has one).
+  function findElement(id) {
+    const registry = modeler.get('elementRegistry');
+    const direct = registry.get(id);
+    if (direct) return direct;
+    return registry.filter((e) => e.businessObject && (e.businessObject.id === id
+      || (e.businessObject.processRef && e.businessObject.processRef.id === id)))[0] || null;
+  }
+
+  const editor = {
+    async getXML() {
+      const { xml } = await modeler.saveXML({ format: true });
+      return xml;
+    },
+    select(id) {
+      const element = findElement(id);
+      if (!element) return false;
+      const canvas = modeler.get('canvas');
+      if (element === canvas.getRootElement()) {
+        modeler.get('selection').select(null);
+        panel.show(null);
+      } else {
+        canvas.scrollToElement(element);
+        modeler.get('selection').select(element);
+      }
+      container.focus({ preventScroll: true });
+      return true;
+    },
+    isDirty: () => dirty,
+    markClean() { dirty = false; },
+    beforeSave: () => panel.flush(),
+  };
+
+  modeler.on('commandStack.changed', () => {
+    dirty = true;
+    if (toolbar) toolbar.refreshDirty();
+  });
+
+  async function load() {
+    const res = await api('GET', data.urls.draft);
+    if (res.status !== 200) {
+      container.dataset.error = res.body.message || String(res.status);
+      container.textContent = L('Could not load the diagram:') + ' ' + container.dataset.error;
+      return;
+    }
+    try {
+      const result = await modeler.importXML(res.body.xml);
+      container.dataset.warnings = String((result.warnings || []).length);
+    } catch (err) {
+      container.dataset.error = String(err && err.message ? err.message : err);
+      container.prepend(document.createTextNode(L('Could not load the diagram:') + ' ' + container.dataset.error));
+      return;
+    }
+    data.draft.lock_version = res.body.lock_version;
+    modeler.get('canvas').zoom('fit-viewport', 'auto');
+    dirty = false;
+    panel.show(null);
+    container.dataset.rendered = 'true';
+  }
+
+  toolbar = setup(editor);
+  if (data.draft.problems && data.draft.problems.length) {
+    toolbar.showProblems(L('Problems (click one to select its element):'), data.draft.problems);
+  }
+  load();
+})();

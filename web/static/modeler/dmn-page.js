@@ -1,0 +1,125 @@
+// The decision table editor page: dmn-js Modeler (decision tables, DRD, literal expressions) and the
+// toolbar (save / validate / publish) from common.js. Problems name DMN ids: a decision, a rule, an input…
+(function () {
+  'use strict';
+  const { data, L, api, el, setup } = window.ModelerCommon;
+  const container = document.getElementById('canvas');
+  const viewsNav = document.getElementById('dmn-views');
+  if (!window.DmnJS || !container) return;
+
+  const modeler = new window.DmnJS({ container, common: { keyboard: { bind: true } } });
+  window.dmnModeler = modeler;  // for the browser tests and the console
+  let dirty = false;
+  let toolbar = null;
+  const hooked = new WeakSet();
+
+  function hookViewer() {
+    const viewer = modeler.getActiveViewer();
+    if (!viewer || hooked.has(viewer)) return;
+    hooked.add(viewer);
+    viewer.get('eventBus').on('commandStack.changed', () => {
+      dirty = true;
+      if (toolbar) toolbar.refreshDirty();
+    });
+  }
+
+  function viewLabel(view) {
+    const kind = view.type === 'drd' ? 'DRD' : view.type === 'decisionTable' ? L('Decision table') : view.type;
+    return (view.element.name || view.element.id) + ' · ' + kind;
+  }
+
+  function renderViews() {
+    const active = modeler.getActiveView();
+    viewsNav.replaceChildren(...modeler.getViews().map((view) => el('button', {
+      type: 'button', class: 'secondary small view-tab', 'data-view': view.element.id + ':' + view.type,
+      'aria-pressed': active && active.element === view.element && active.type === view.type ? 'true' : 'false',
+      onclick: () => modeler.open(view),
+    }, viewLabel(view))));
+  }
+
+  modeler.on('views.changed', () => {
+    hookViewer();
+    renderViews();
+  });
+
+  // Does the DMN element `id` live in this view's decision (its table, rules, inputs, outputs, entries)?
+  function contains(view, id) {
+    if (view.element.id === id) return true;
+    const logic = view.element.decisionLogic;
+    if (!logic) return false;
+    if (logic.id === id) return true;
+    const parts = [].concat(logic.input || [], logic.output || [], logic.rule || []);
+    return parts.some((p) => p.id === id || [].concat(p.inputEntry || [], p.outputEntry || []).some((e) => e.id === id)
+      || (p.inputExpression && p.inputExpression.id === id));
+  }
+
+  function highlight(id) {
+    container.querySelectorAll('.problem-focus').forEach((n) => n.classList.remove('problem-focus'));
+    const node = container.querySelector('[data-element-id="' + CSS.escape(id) + '"], [data-row-id="' + CSS.escape(id)
+      + '"], [data-col-id="' + CSS.escape(id) + '"]');
+    if (node) {
+      node.classList.add('problem-focus');
+      node.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    }
+    return node;
+  }
+
+  const editor = {
+    async getXML() {
+      const { xml } = await modeler.saveXML({ format: true });
+      return xml;
+    },
+    select(id) {
+      const views = modeler.getViews();
+      const view = views.find((v) => v.type !== 'drd' && contains(v, id)) || views.find((v) => contains(v, id));
+      if (!view) return false;
+      const active = modeler.getActiveView();
+      const show = () => {
+        if (view.type === 'drd') {
+          const viewer = modeler.getActiveViewer();
+          const shape = viewer.get('elementRegistry').get(id);
+          if (shape) {
+            viewer.get('selection').select(shape);
+            viewer.get('canvas').scrollToElement(shape);
+          }
+        } else {
+          highlight(id);
+        }
+      };
+      if (active && active.element === view.element && active.type === view.type) show();
+      else modeler.open(view).then(show);
+      return true;
+    },
+    isDirty: () => dirty,
+    markClean() { dirty = false; },
+  };
+
+  async function load() {
+    const res = await api('GET', data.urls.draft);
+    if (res.status !== 200) {
+      container.dataset.error = res.body.message || String(res.status);
+      container.textContent = L('Could not load the diagram:') + ' ' + container.dataset.error;
+      return;
+    }
+    try {
+      await modeler.importXML(res.body.xml);
+      const table = modeler.getViews().find((v) => v.type === 'decisionTable');
+      if (table && modeler.getActiveView() !== table) await modeler.open(table);
+    } catch (err) {
+      container.dataset.error = String(err && err.message ? err.message : err);
+      container.prepend(document.createTextNode(L('Could not load the diagram:') + ' ' + container.dataset.error));
+      return;
+    }
+    data.draft.lock_version = res.body.lock_version;
+    dirty = false;
+    hookViewer();
+    renderViews();
+    container.dataset.rendered = 'true';
+  }
+
+  toolbar = setup(editor);
+  if (data.draft.problems && data.draft.problems.length) {
+    toolbar.showProblems(L('Problems (click one to select its element):'), data.draft.problems);
+  }
+  load();
+})();
