@@ -182,7 +182,7 @@ def _decisions(raw: Any) -> tuple[tuple[str, str], ...]:
 def problems(task_id: str, props: Mapping[str, Any]) -> list[dict]:
     """Deploy-time check of a user task's form properties: {element, message} naming the task and field."""
     if not is_custom(props):
-        if props.get("fields") is not None:
+        if str(props.get("fields") or "").strip():
             return [{"element": task_id, "message": 'property "fields" is only used with form "custom"'}]
         return []
     try:

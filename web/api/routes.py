@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import current_app, request
 from sqlalchemy import and_, select
 
-from engine import definitions, design, inbox, operations, runtime
+from engine import definitions, design, form_builder, inbox, operations, runtime
 from engine.errors import EngineError, NotFound
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from models import access, clock
@@ -185,7 +185,12 @@ def _one_task(task_id: int) -> dict:
     task = inbox.visible_task(session, current_api_user(), _check_id(task_id))
     if task is None:
         raise NotFound(f"task {task_id} not found")
-    return _task_json(inbox.task_row(session, task.id))
+    fields = _task_fields(inbox.task_row(session, task.id))
+    if task.form == form_builder.CUSTOM:  # a form defined in the diagram: what a client must render
+        form = runtime.custom_form(task.instance.definition, task.bpmn_id)
+        fields.update(form_fields=form.as_json(),
+                      form_decisions=[{"value": v, "label": label} for v, label in form.decisions])
+    return s.TaskOut().dump(fields)
 
 
 @api_bp.get("/tasks/<id:task_id>")

@@ -192,6 +192,13 @@ class TaskOut(Schema):
     kind = fields.String(metadata={"description": "task = a step to decide; resubmit = sent back (驳回) to its "
                                                   "submitter, who resubmits or withdraws it"})
     overdue = fields.Boolean(metadata={"description": "open and past its due date (working days)"})
+    # Only for a task whose form is defined in the diagram (form "custom"), on GET /tasks/{id}.
+    form_fields = fields.List(fields.Dict(), data_key="fields", metadata={
+        "description": 'form "custom": the fields to render, [{name, label, type (text|textarea|number|date|choice|'
+                       'boolean), required, choices?, max?}]; send them as data {name: value} when completing'})
+    form_decisions = fields.List(fields.Dict(), data_key="decisions", metadata={
+        "description": 'form "custom": the buttons, [{value, label}]; data.decision must be one of the values '
+                       "(empty list: no decision)"})
 
 
 class TaskQuery(PageQuery):
