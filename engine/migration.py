@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from engine import assignment, definitions, design, runtime, validation
 from engine.errors import Conflict, EngineError, Forbidden, NotFound
+from engine.sandbox import SandboxScriptEngine
 from engine.state import dump_state, load_state
 from models import audit, clock
 from models.base import write_transaction
@@ -243,6 +244,7 @@ class _Analyser:
         if key not in self._trials:
             try:
                 workflow = load_state(state, *definitions.parsed_spec(old))
+                workflow.script_engine = SandboxScriptEngine(connector_caller=_no_connector)
                 _migrate_in_memory(self, workflow, old, new)
                 load_state(dump_state(workflow), *definitions.parsed_spec(new))
                 self._trials[key] = None
@@ -251,6 +253,10 @@ class _Analyser:
                          exc_info=True)
                 self._trials[key] = f"{type(exc).__name__}: {exc}"[:300]
         return self._trials[key]
+
+
+def _no_connector(_task, name, _params):
+    raise Conflict(f"connector {name} would run while the instance is moved")
 
 
 def _shape(state: str) -> tuple:
@@ -347,7 +353,7 @@ def _migrate_in_memory(analyser: _Analyser, workflow, old: ProcessDefinition, ne
                for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)}
     scopes = [(workflow, None, new_spec)] + [(sp, sp.spec.name, new_deps.get(sp.spec.name))
                                               for sp in workflow.subprocesses.values()]
-    unchanged_specs = set()
+    same_event = set()  # current tasks whose event (a timer's duration …) is unchanged: they keep its state
     for wf, scope, target in scopes:
         if target is None:
             raise Conflict(f"subprocess {scope} is not in version {new.version}")
@@ -357,18 +363,20 @@ def _migrate_in_memory(analyser: _Analyser, workflow, old: ProcessDefinition, ne
             spec = task.task_spec
             aligned = target.task_specs.get(spec.name) or (diff.alignment.get(spec) if diff else None)
             alignment[task] = aligned
-            if aligned is not None and diff is not None and not diff.comparisons.get(spec):
-                unchanged_specs.add(task.id)
+            if task.id in current and aligned is not None and diff is not None \
+                    and "event_definition" not in (diff.comparisons.get(spec) or ()):
+                same_event.add(task.id)
         migrate_workflow(SimpleNamespace(alignment=alignment), wf, target)
     workflow.subprocess_specs = new_deps
     # reset_branch gave the current tasks their parent's data and dropped their internal data (a timer's
     # deadline would restart from now): put both back where the task is the same step in the same state.
+    # A timer whose definition changed starts again from now, on the new definition.
     for task_id, (state, data, internal, name) in current.items():
         task = workflow.get_task_from_id(task_id)
         if task is None or task.state != state or task.task_spec.name != name:
             continue
         task.data = data
-        if task_id in unchanged_specs:
+        if task_id in same_event:
             task.internal_data = internal
     _verify(workflow, new.version)
 

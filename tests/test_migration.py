@@ -5,12 +5,14 @@ The quote chain (Q1) is the subject: version 1 is deployed by set-up; version 2 
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from engine import definitions, migration
+from models import clock
 from models.audit import AuditLog
 from models.org import Sector, User
 from models.process import HumanTask, InstanceEvent, ProcessInstance
@@ -308,3 +310,169 @@ def test_page_is_refused_to_non_designers(app, client):
     login(client, "rep1")
     assert client.get("/processes/quote_approval/migrate").status_code == 403
     assert client.post("/processes/quote_approval/migrate", data={"instance_id": "1"}).status_code == 403
+
+
+# --- timers: a running timer keeps its deadline ------------------------------------------------------------
+
+TIMER_BPMN = (Path(__file__).resolve().parent / "diagrams" / "timer_escalation.bpmn").read_bytes()
+
+
+def _start_timer_instance(app, t0):
+    from engine import runtime
+
+    session = app.extensions["session_factory"]()
+    try:
+        clock.freeze(t0)
+        definitions.deploy(session, TIMER_BPMN, filename="timer_escalation.bpmn", actor_id=None)
+        rep1 = session.scalar(select(User).where(User.username == "rep1"))
+        instance = runtime.start_instance(session, "timer_escalation", actor=rep1, data={}, title="timer",
+                                          sector_id=rep1.sector_id, department_id=rep1.department_id)
+        session.commit()
+        return instance.id
+    finally:
+        session.close()
+
+
+def _fire(app, at):
+    from engine.timers import fire_due_timers
+
+    session = app.extensions["session_factory"]()
+    try:
+        clock.freeze(at)
+        summary = fire_due_timers(session, clock.now())
+        session.commit()
+        return summary
+    finally:
+        session.close()
+
+
+def _migrate_timer(app, api):
+    body = api.as_("designer1").post("/processes/timer_escalation/migrations", json={"dry_run": False}).get_json()
+    return items_by_id(body)
+
+
+def test_a_waiting_boundary_timer_keeps_its_deadline_when_moved(app, api):
+    t0 = datetime(2027, 3, 1, 9, 0)
+    iid = _start_timer_instance(app, t0)
+    assert instance_row(app, iid).next_timer_at == t0 + timedelta(days=2)
+    row_before = [(t.id, t.spiff_task_id) for t in open_rows(app, iid)]
+    clock.freeze(t0 + timedelta(days=1))
+    deploy_named(app, TIMER_BPMN.replace(b'"PT1H"', b'"PT2H"'), "timer_escalation.bpmn")  # a later step changed
+    assert _migrate_timer(app, api)[iid]["moved"] is True
+    moved = instance_row(app, iid)
+    assert moved.definition.version == 2
+    assert moved.next_timer_at == t0 + timedelta(days=2)  # not restarted at the migration
+    assert [(t.id, t.spiff_task_id) for t in open_rows(app, iid)] == row_before
+    assert _fire(app, t0 + timedelta(days=2, minutes=1))["fired"] == [iid]
+    assert [t.bpmn_id for t in open_rows(app, iid)] == ["escalated"]
+
+
+def test_a_changed_timer_restarts_on_its_new_duration(app, api):
+    t0 = datetime(2027, 3, 1, 9, 0)
+    iid = _start_timer_instance(app, t0)
+    clock.freeze(t0 + timedelta(days=1))
+    deploy_named(app, TIMER_BPMN.replace(b'"P2D"', b'"P3D"'), "timer_escalation.bpmn")
+    assert _migrate_timer(app, api)[iid]["moved"] is True
+    assert instance_row(app, iid).next_timer_at == t0 + timedelta(days=4)
+
+
+def deploy_named(app, data: bytes, filename: str) -> None:
+    session = app.extensions["session_factory"]()
+    try:
+        definitions.deploy(session, data, filename=filename, actor_id=None)
+        session.commit()
+    finally:
+        session.close()
+
+
+# --- the real run re-checks each instance under its lock ---------------------------------------------------
+
+def test_Q1_an_instance_that_moved_on_since_the_dry_run_is_re_checked_under_the_lock(app, api, monkeypatch):
+    """Q1: the dry run saw it waiting for the manager; the manager approved (4折 → the assistant) before the
+    real run: gw_mgr is done now and was changed in v2, so it stays on v1."""
+    iid = submit(api, 4000)["process_instance_id"]
+    deploy(app, V2_LIMIT)
+    session = app.extensions["session_factory"]()
+    designer1 = session.scalar(select(User).where(User.username == "designer1"))
+    stale = migration.plan(session, designer1, "quote_approval", instance_ids=[iid])
+    session.rollback()
+    assert stale.items[0].can_move
+    monkeypatch.setattr(migration, "plan", lambda *a, **kw: stale)
+    decide(api, iid, "mgr1", "approve")
+    session2 = app.extensions["session_factory"]()
+    try:
+        result = migration.migrate(session2, designer1, "quote_approval", instance_ids=[iid])
+    finally:
+        session2.close()
+        session.close()
+    [item] = result.items
+    assert item.moved is False and item.can_move is False
+    assert [(r.code, r.element) for r in item.reasons] == [("done_changed", "gw_mgr")]
+    assert instance_row(app, iid).definition.version == 1
+
+
+# --- subprocesses are checked and moved like the process itself ------------------------------------------
+
+SUB_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="sub_demo_defs" targetNamespace="http://crm.example.cn/bpmn">
+  <bpmn:process id="sub_demo" name="子流程测试" isExecutable="true">
+    <bpmn:laneSet id="sub_demo_lanes">
+      <bpmn:lane id="lane_mgr" name="部门经理 (dept_manager)">
+        <bpmn:flowNodeRef>start</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>sp</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>after</bpmn:flowNodeRef>
+        <bpmn:flowNodeRef>end</bpmn:flowNodeRef>
+      </bpmn:lane>
+    </bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:subProcess id="sp" name="内部审核">
+      <bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:laneSet id="sp_lanes">
+        <bpmn:lane id="sp_lane_mgr" name="部门经理 (dept_manager)">
+          <bpmn:flowNodeRef>sp_start</bpmn:flowNodeRef>
+          <bpmn:flowNodeRef>sp_review</bpmn:flowNodeRef>
+          <bpmn:flowNodeRef>sp_end</bpmn:flowNodeRef>
+        </bpmn:lane>
+      </bpmn:laneSet>
+      <bpmn:startEvent id="sp_start"><bpmn:outgoing>sf1</bpmn:outgoing></bpmn:startEvent>
+      <bpmn:userTask id="sp_review" name="审核"><bpmn:incoming>sf1</bpmn:incoming><bpmn:outgoing>sf2</bpmn:outgoing></bpmn:userTask>
+      <bpmn:endEvent id="sp_end"><bpmn:incoming>sf2</bpmn:incoming></bpmn:endEvent>
+      <bpmn:sequenceFlow id="sf1" sourceRef="sp_start" targetRef="sp_review" />
+      <bpmn:sequenceFlow id="sf2" sourceRef="sp_review" targetRef="sp_end" />
+    </bpmn:subProcess>
+    <bpmn:userTask id="after" name="确认"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sp" />
+    <bpmn:sequenceFlow id="f2" sourceRef="sp" targetRef="after" />
+    <bpmn:sequenceFlow id="f3" sourceRef="after" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+""".encode()
+
+
+def test_a_step_inside_a_subprocess_moves_and_its_task_row_takes_the_new_label(app, api):
+    from engine import runtime
+
+    deploy_named(app, SUB_BPMN, "sub_demo.bpmn")
+    session = app.extensions["session_factory"]()
+    try:
+        rep1 = session.scalar(select(User).where(User.username == "rep1"))
+        iid = runtime.start_instance(session, "sub_demo", actor=rep1, data={}, title="sub", sector_id=rep1.sector_id,
+                                     department_id=rep1.department_id).id
+        session.commit()
+    finally:
+        session.close()
+    [row] = open_rows(app, iid)
+    assert (row.bpmn_id, row.name) == ("sp_review", "审核")
+    deploy_named(app, SUB_BPMN.replace("审核\"".encode(), "内部审核\"".encode()), "sub_demo.bpmn")
+    body = api.as_("designer1").post("/processes/sub_demo/migrations", json={"dry_run": False}).get_json()
+    assert items_by_id(body)[iid]["moved"] is True
+    [moved_row] = open_rows(app, iid)
+    assert (moved_row.id, moved_row.spiff_task_id, moved_row.name) == (row.id, row.spiff_task_id, "内部审核")
+
+    deploy_named(app, SUB_BPMN.replace(b'"sp_review"', b'"sp_check"').replace(b">sp_review<", b">sp_check<"),
+                 "sub_demo.bpmn")
+    item = items_by_id(api.as_("designer1").post("/processes/sub_demo/migrations", json={}).get_json())[iid]
+    assert item["can_move"] is False and (item["from_version"], item["to_version"]) == (2, 3)
+    assert item["reasons"][0] == "step sp_review (内部审核) is not in version 3 (its place there is taken by sp_check (审核))"
