@@ -12,6 +12,11 @@
     moddleExtensions: { spiffworkflow: window.SpiffModdle },
   });
   window.bpmnModeler = modeler;  // for the browser tests and the console
+  window.bpmnImport = async (xml) => {  // importXML as the page does it (tests import many diagrams)
+    const result = await modeler.importXML(xml);
+    keepLoopVariables(result.warnings);
+    return result;
+  };
   const panel = new window.PropertiesPanel(modeler, document.getElementById('properties-body'));
   let dirty = false;
   let toolbar = null;
@@ -54,6 +59,18 @@
     if (toolbar) toolbar.refreshDirty();
   });
 
+  // SpiffWorkflow reads a multi-instance loop's loopDataInputRef / loopDataOutputRef as a variable name
+  // (e.g. impl_tasks), which is no element id: bpmn-js reports it unresolved and would drop it on save.
+  // Keep it as a stand-in element carrying that id, so the saved XML still names the variable.
+  function keepLoopVariables(warnings) {
+    const moddle = modeler.get('moddle');
+    (warnings || []).forEach((w) => {
+      const prop = String(w.property || '');
+      if (!w.element || !w.value || !/loopData(Input|Output)Ref$/.test(prop)) return;
+      w.element.set(prop.replace(/^bpmn:/, ''), moddle.create('bpmn:ItemAwareElement', { id: w.value }));
+    });
+  }
+
   async function load() {
     const res = await api('GET', data.urls.draft);
     if (res.status !== 200) {
@@ -63,6 +80,7 @@
     }
     try {
       const result = await modeler.importXML(res.body.xml);
+      keepLoopVariables(result.warnings);
       container.dataset.warnings = String((result.warnings || []).length);
     } catch (err) {
       container.dataset.error = String(err && err.message ? err.message : err);

@@ -53,15 +53,14 @@
       || (p.inputExpression && p.inputExpression.id === id));
   }
 
+  // Marks the cells of a rule (row), an input/output (column) or one cell, and scrolls to them.
   function highlight(id) {
     container.querySelectorAll('.problem-focus').forEach((n) => n.classList.remove('problem-focus'));
-    const node = container.querySelector('[data-element-id="' + CSS.escape(id) + '"], [data-row-id="' + CSS.escape(id)
-      + '"], [data-col-id="' + CSS.escape(id) + '"]');
-    if (node) {
-      node.classList.add('problem-focus');
-      node.scrollIntoView({ block: 'nearest', inline: 'nearest' });
-    }
-    return node;
+    const q = CSS.escape(id);
+    const nodes = container.querySelectorAll('[data-element-id="' + q + '"], [data-row-id="' + q + '"], [data-col-id="' + q + '"]');
+    nodes.forEach((n) => n.classList.add('problem-focus'));
+    if (nodes.length) nodes[0].scrollIntoView({ block: 'nearest', inline: 'nearest' });
+    return nodes.length > 0;
   }
 
   const editor = {

@@ -19,14 +19,15 @@
       { name: 'Property', superClass: ['Element'], properties: [attr('name'), attr('value')] },
       // service tasks: <spiffworkflow:serviceTaskOperator id resultVariable><spiffworkflow:parameters>…
       { name: 'ServiceTaskOperator', superClass: ['Element'],
-        properties: [attr('id'), attr('resultVariable'), { name: 'parameters', type: 'Parameters' }] },
+        properties: [attr('id'), attr('resultVariable'), { name: 'parameters', type: 'Parameters' },
+                     { name: 'retry', type: 'Retry' }] },
+      { name: 'Retry', superClass: ['Element'], properties: [attr('retries'), attr('backoff_base')] },
       { name: 'Parameters', superClass: ['Element'], properties: [many('parameters', 'Parameter')] },
       { name: 'Parameter', superClass: ['Element'], properties: [attr('id'), attr('type'), attr('value')] },
       // business rule tasks, scripts and texts (element body)
       body('CalledDecisionId'), body('PreScript'), body('PostScript'), body('InstructionsForEndUser'),
       body('MessagePayload'), body('MessageVariable'), body('PayloadExpression'), body('VariableName'),
       body('Category'), body('PropertyId'), body('Expression'), body('InputJson'), body('ExpectedOutputJson'),
-      body('Retry'),
       { name: 'ProcessVariableCorrelation', superClass: ['Element'],
         properties: [{ name: 'propertyId', type: 'PropertyId' }, { name: 'expression', type: 'Expression' }] },
       { name: 'UnitTests', superClass: ['Element'], properties: [many('unitTests', 'UnitTest')] },
@@ -35,6 +36,12 @@
                      { name: 'expectedOutputJson', type: 'ExpectedOutputJson' }] },
       { name: 'TaskMetadataValues', superClass: ['Element'], properties: [many('values', 'TaskMetadataValue')] },
       { name: 'TaskMetadataValue', superClass: ['Element'], properties: [attr('name'), attr('value')] },
+      // attributes SpiffWorkflow reads on standard BPMN elements
+      { name: 'MatchingCorrelation', isAbstract: true,
+        extends: ['bpmn:ReceiveTask', 'bpmn:IntermediateCatchEvent', 'bpmn:StartEvent', 'bpmn:BoundaryEvent'],
+        properties: [attr('isMatchingCorrelation')] },
+      { name: 'ScriptsOnInstances', isAbstract: true, extends: ['bpmn:MultiInstanceLoopCharacteristics'],
+        properties: [attr('scriptsOnInstances')] },
     ],
     enumerations: [],
   };
