@@ -6,6 +6,8 @@ keeps the path of the version it started on.
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 from pathlib import Path
 
@@ -50,11 +52,11 @@ def login(users: chain.Users, username: str, *, viewport: dict | None = None, is
     return page
 
 
-def open_quote_approval_from_processes(page: Page) -> None:
-    """流程管理 → 在建模器中打开 on the quote approval row → the draft in the modeler."""
+def open_quote_approval_from_processes(page: Page, key: str = QUOTE_KEY) -> None:
+    """流程管理 → 在建模器中打开 on the process's row (quote approval) → the draft in the modeler."""
     page.get_by_role("navigation", name="菜单").get_by_role("link", name="流程管理").click()
     expect(page).to_have_url(re.compile(r"/processes$"))
-    row = page.locator("#processes tbody tr").filter(has=page.locator("code", has_text=re.compile(f"^{QUOTE_KEY}$")))
+    row = page.locator("#processes tbody tr").filter(has=page.locator("code", has_text=re.compile(f"^{key}$")))
     expect(row).to_have_count(1)
     row.get_by_role("button", name="在建模器中打开").click()
     expect(page).to_have_url(re.compile(r"/modeler/drafts/\d+$"))
@@ -224,6 +226,12 @@ def test_properties_panel_writes_what_the_engine_reads(users):
     page.locator("#prop-field-0-type").select_option("choice")
     page.locator("#prop-field-0-required").check()
     page.locator("#prop-field-0-choices").fill("价格\n交期")
+    page.get_by_role("button", name="添加字段").click()
+    page.locator("#prop-field-1-name").fill("note")
+    page.locator("#prop-field-1-label").fill("说明")
+    page.locator("#prop-field-1-type").select_option("textarea")
+    page.locator("#prop-field-1-max").fill("500")
+    page.get_by_label("审批按钮（值:名称，逗号分隔）").fill("approve:同意,reject:退回")
     page.get_by_label("办理期限（工作日）").fill("4")
     page.get_by_label("提醒（小时后）").fill("8")
     page.get_by_label("超期升级给").select_option("president")
@@ -243,12 +251,18 @@ def test_properties_panel_writes_what_the_engine_reads(users):
     xml = page.evaluate("() => window.bpmnModeler.saveXML().then((r) => r.xml)")
     assert 'name="总裁 (president)"' in xml
     assert '<spiffworkflow:property name="form" value="custom"' in xml
-    assert ('value="[{&#34;name&#34;:&#34;reason&#34;,&#34;label&#34;:&#34;理由&#34;,&#34;type&#34;:&#34;choice&#34;,'
-            '&#34;required&#34;:true,&#34;choices&#34;:[&#34;价格&#34;,&#34;交期&#34;]}]"') in xml
+    fields = re.search(r'<spiffworkflow:property name="fields" value="([^"]*)"', xml).group(1)
+    assert json.loads(html.unescape(fields)) == [
+        {"name": "reason", "label": "理由", "type": "choice", "required": True, "choices": ["价格", "交期"]},
+        {"name": "note", "label": "说明", "type": "textarea", "required": False, "max": 500}]
+    assert '<spiffworkflow:property name="decisions" value="approve:同意,reject:退回"' in xml
     for name, value in (("due_days", "4"), ("remind_hours", "8"), ("escalate_to", "president"),
                         ("assignee", "vp_user")):
         assert f'<spiffworkflow:property name="{name}" value="{value}"' in xml
     assert '<spiffworkflow:serviceTaskOperator id="crm.set_quote_status" resultVariable="quote_status_result">' in xml
+    # …and the engine accepts what the panel wrote
+    page.get_by_role("button", name="校验").click()
+    expect(page.locator("#modeler-status")).to_have_text("没有问题，可以发布。")
     assert_clean(users)
 
 
@@ -276,6 +290,26 @@ def test_timer_duration_is_written_as_a_quoted_iso_duration(users, api):
     expect(page.get_by_label("定时表达式")).to_have_value('"PT4H"')
     xml = page.evaluate("() => window.bpmnModeler.saveXML().then((r) => r.xml)")
     assert re.search(r'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"PT4H"</bpmn:timeDuration>', xml)
+    assert_clean(users)
+
+
+def test_business_rule_task_picks_its_decision_table_from_the_catalog(users):
+    """contract_approval's decide_route calls contract_route; the panel offers the published decision tables."""
+    page = login(users, "admin")
+    open_quote_approval_from_processes(page, "contract_approval")
+    page.locator("#prop-find").fill("decide_route")
+    page.locator("#prop-find").press("Enter")
+    decision = page.get_by_label("决策表", exact=True)
+    expect(decision).to_have_value("contract_route")
+    expect(decision.locator("option[value='contract_route']")).to_contain_text("(contract_route) v1")
+    decision.select_option("")
+    xml = page.evaluate("() => window.bpmnModeler.saveXML().then((r) => r.xml)")
+    assert "calledDecisionId" not in xml
+    decision.select_option("contract_route")
+    xml = page.evaluate("() => window.bpmnModeler.saveXML().then((r) => r.xml)")
+    assert "<spiffworkflow:calledDecisionId>contract_route</spiffworkflow:calledDecisionId>" in xml
+    page.get_by_role("button", name="校验").click()
+    expect(page.locator("#modeler-status")).to_have_text("没有问题，可以发布。")
     assert_clean(users)
 
 

@@ -84,7 +84,9 @@ add_translations({
     "Could not reach the server.": "无法连接服务器。",
     "Start event": "开始事件", "End event": "结束事件",
     "Find an element": "查找元素", "No such element.": "没有该元素。", "(none)": "（无）",
-    "Not declared by this connector": "该连接器未声明此参数", "Expression is valid.": "表达式有效。",
+    "Not declared by this connector": "该连接器未声明此参数",
+    "Longest text / largest number": "最大长度 / 最大值",
+    "Decision buttons (value:label, comma separated)": "审批按钮（值:名称，逗号分隔）", "Expression is valid.": "表达式有效。",
 })
 
 # The words the script shows (English key → label in the page's language).
@@ -103,7 +105,8 @@ LABELS = ("Save draft", "Validate", "Publish", "Publish comment", "Properties", 
           "This id is taken or not valid (letters, digits, _ - .; not starting with a digit).",
           "text", "textarea", "number", "date", "choice", "boolean", "Views", "Could not load the diagram:",
           "Could not reach the server.", "Published version %(version)s.", "Find an element",
-          "No such element.", "(none)", "Not declared by this connector", "Expression is valid.")
+          "No such element.", "(none)", "Not declared by this connector", "Expression is valid.",
+          "Longest text / largest number", "Decision buttons (value:label, comma separated)")
 
 NEW_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \

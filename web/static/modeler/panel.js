@@ -415,6 +415,8 @@
           const out = { name: (f.name || '').trim(), label: (f.label || '').trim(), type: f.type || 'text',
             required: !!f.required };
           if (out.type === 'choice') out.choices = (f.choices || []).map((c) => String(c).trim()).filter(Boolean);
+          const max = f.max === undefined || f.max === null ? '' : String(f.max).trim();
+          if (max && ['text', 'textarea', 'number'].includes(out.type) && !Number.isNaN(Number(max))) out.max = Number(max);
           return out;
         });
         this.setProperty(element, bo, 'fields', clean.length ? JSON.stringify(clean) : '');
@@ -433,9 +435,18 @@
         choices.value = (f.choices || []).join('\n');
         const choicesField = field(p + 'choices', L('Choices (one per line)'), choices);
         choicesField.hidden = (f.type || 'text') !== 'choice';
+        const max = el('input', { id: p + 'max', type: 'number', min: 0, value: f.max === undefined ? '' : f.max });
+        const maxField = field(p + 'max', L('Longest text / largest number'), max);
+        maxField.hidden = !['text', 'textarea', 'number'].includes(f.type || 'text');
+        max.addEventListener('change', () => { f.max = max.value; commit(); });
         name.addEventListener('change', () => { f.name = name.value; commit(); });
         label.addEventListener('change', () => { f.label = label.value; commit(); });
-        type.addEventListener('change', () => { f.type = type.value; choicesField.hidden = f.type !== 'choice'; commit(); });
+        type.addEventListener('change', () => {
+          f.type = type.value;
+          choicesField.hidden = f.type !== 'choice';
+          maxField.hidden = !['text', 'textarea', 'number'].includes(f.type);
+          commit();
+        });
         required.addEventListener('change', () => { f.required = required.checked; commit(); });
         choices.addEventListener('change', () => { f.choices = choices.value.split('\n'); commit(); });
         const remove = el('button', { type: 'button', class: 'secondary small', id: p + 'remove', onclick: () => {
@@ -447,8 +458,12 @@
           field(p + 'name', L('Field name'), name), field(p + 'label', L('Field label'), label),
           field(p + 'type', L('Field type'), type),
           el('div', { class: 'field check-field' }, required, el('label', { for: p + 'required', text: L('Required field') })),
-          choicesField, remove));
+          choicesField, maxField, remove));
       });
+      const decisions = el('input', { id: 'prop-decisions', type: 'text', value: this.property(bo, 'decisions'),
+        autocomplete: 'off', placeholder: 'approve:同意,reject:退回' });
+      decisions.addEventListener('change', () => this.setProperty(element, bo, 'decisions', decisions.value.trim()));
+      box.append(field('prop-decisions', L('Decision buttons (value:label, comma separated)'), decisions));
       box.append(el('button', { type: 'button', class: 'secondary small', id: 'prop-field-add', onclick: () => {
         fields.push({ name: 'field_' + (fields.length + 1), label: '', type: 'text', required: false });
         commit();
