@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import definitions, validation
+from engine import definitions, dmn, validation
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
 from engine.safe_xml import DMN_NAMESPACES, DiagramError, diagram_text, parse_diagram_xml
 from models import audit, clock
@@ -67,19 +67,23 @@ class Analysis:
     problems: list[dict] = field(default_factory=list)
 
 
-def analyse(session: Session, data: bytes, filename: str) -> Analysis:
-    """What a diagram is and everything wrong with it. Never raises for a bad diagram."""
+def analyse(session: Session, data: bytes, filename: str, sector_id: int | None = None) -> Analysis:
+    """What a diagram is and everything wrong with it, for the scope it would be published in.
+
+    Never raises for a bad diagram. Business rule tasks are checked against the decision tables published
+    for that scope.
+    """
     try:
         root = parse_diagram_xml(data)
     except DiagramError as exc:
         return Analysis(problems=exc.errors)
     if root.tag in DMN_ROOTS:
-        from engine import dmn
-
         key, name, problems = dmn.problems(root, filename)
         return Analysis("dmn", key, name, not problems, problems)
     known_roles = set(session.scalars(select(Role.code)))
-    process_ids, problems = _bpmn_problems(root, filename, known_roles)
+    bound = definitions.bound_decisions(session, root, sector_id)
+    process_ids, problems = validation.problems(root, filename, known_roles,
+                                                decisions=definitions.decision_sources(bound))
     processes = root.findall("bpmn:process", validation.NS)
     first = validation.find_process(root, process_ids[0]) if process_ids else (processes[0] if processes else None)
     key = (first.get("id") or "") if first is not None else ""
@@ -89,16 +93,6 @@ def analyse(session: Session, data: bytes, filename: str) -> Analysis:
         name = name or (root.get("name") or root.get("id") or "")
     return Analysis("bpmn", key[:100] if validation.PROCESS_ID.fullmatch(key or "-") else "", name[:200],
                     bool(process_ids) and not problems, problems)
-
-
-def _bpmn_problems(root: etree._Element, filename: str, known_roles: set[str]) -> tuple[list[str], list[dict]]:
-    collect = getattr(validation, "problems", None)  # every problem at once, where validation offers it
-    if collect is not None:
-        return collect(root, filename, known_roles)
-    try:
-        return validation.validate(root, filename, known_roles), []
-    except DiagramError as exc:
-        return [], exc.errors
 
 
 # --- drafts -------------------------------------------------------------------------------------
@@ -149,7 +143,7 @@ def create_draft(session: Session, user: User, data: bytes | None, *, filename: 
     if data is None:
         raise InvalidData({"xml": ["send the diagram XML, or base_definition_id to edit a published version"]})
     _readable(data)
-    analysis = analyse(session, data, filename or "diagram.bpmn")
+    analysis = analyse(session, data, filename or "diagram.bpmn", scope)
     now = clock.now()
     draft = ProcessDraft(sector_id=scope, base_definition_id=base.id if base else None, source=source,
                          filename=_clean_filename(filename, analysis.kind), created_by=user.id, created_at=now,
@@ -172,7 +166,7 @@ def update_draft(session: Session, user: User, draft_id: int, data: bytes, lock_
         raise Conflict("someone else saved this draft meanwhile; reload it to see their changes")
     _readable(data)
     before = {"key": draft.key, "executable": draft.executable}
-    _apply(draft, data, analyse(session, data, draft.filename))
+    _apply(draft, data, analyse(session, data, draft.filename, draft.sector_id))
     draft.updated_by, draft.updated_at = user.id, clock.now()
     try:
         session.flush()
@@ -194,7 +188,7 @@ def delete_draft(session: Session, user: User, draft_id: int) -> None:
 
 def validate_draft(session: Session, user: User, draft_id: int) -> Analysis:
     draft = visible_draft(session, user, draft_id)
-    analysis = analyse(session, draft.xml.encode("utf-8"), draft.filename)
+    analysis = analyse(session, draft.xml.encode("utf-8"), draft.filename, draft.sector_id)
     draft.executable = analysis.executable
     draft.problems = json.dumps(analysis.problems, ensure_ascii=False)
     return analysis
@@ -208,8 +202,6 @@ def publish_draft(session: Session, user: User, draft_id: int, comment: str | No
         raise Conflict("this draft was already published")
     data = draft.xml.encode("utf-8")
     if draft.kind == "dmn":
-        from engine import dmn
-
         definition = dmn.publish(session, data, filename=draft.filename, actor_id=user.id,
                                  sector_id=draft.sector_id, comment=comment)
     else:
@@ -235,8 +227,6 @@ def rollback(session: Session, user: User, key: str, version: int, sector_id: in
     note = comment or f"rollback to version {version}"
     data = earlier.bpmn_xml.encode("utf-8")
     if earlier.kind == "dmn":
-        from engine import dmn
-
         definition = dmn.publish(session, data, filename=earlier.filename, actor_id=user.id, sector_id=sector_id,
                                  comment=note, source_version=version)
     else:
