@@ -406,10 +406,11 @@ def _move(session: Session, analyser: _Analyser, user: User, instance: ProcessIn
     workflow = runtime._load(session, instance, user.id)
     _migrate_in_memory(analyser, workflow, old, new)
     ready = workflow.get_tasks(state=TaskState.READY, manual=True)
-    _keep_task_rows(session, instance, ready)
+    all_kept = _keep_task_rows(session, instance, ready)
     instance.definition = new
     instance.definition_id = new.id
-    runtime._sync_tasks(session, instance, ready, user.id)
+    if not all_kept:  # rows to open or to cancel (the runtime's own rule); usually every row is kept
+        runtime._sync_tasks(session, instance, ready, user.id)
     instance.state = dump_state(workflow)
     instance.next_timer_at = runtime._next_timer(workflow)
     load_state(instance.state, *definitions.parsed_spec(new))  # what is written can be read back
@@ -423,9 +424,11 @@ def _move(session: Session, analyser: _Analyser, user: User, instance: ProcessIn
     session.flush()
 
 
-def _keep_task_rows(session: Session, instance: ProcessInstance, ready: list) -> None:
+def _keep_task_rows(session: Session, instance: ProcessInstance, ready: list) -> bool:
     """Open rows follow their step: a step re-created with a new id keeps its row (claim, comments, due
-    date stay); a row's name, form, role and escalation come from the new version."""
+    date stay); a row's name, form, role and escalation come from the new version.
+
+    True when the open rows are exactly the READY manual tasks (nothing to open or cancel)."""
     rows = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id,
                                                         HumanTask.status == "open")
                                 .options(lazyload(HumanTask.instance)).order_by(HumanTask.id)))
@@ -448,6 +451,7 @@ def _keep_task_rows(session: Session, instance: ProcessInstance, ready: list) ->
         row.form = props.get("form", "approval")
         row.role_code = assignment.lane_role(spec.lane)
         row.escalate_to = props.get("escalate_to") or None
+    return {r.spiff_task_id for r in rows} == set(by_id) and len(rows) == len(by_id)
 
 
 def _status_reasons(instance: ProcessInstance, new: ProcessDefinition) -> list[Reason]:
