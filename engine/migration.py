@@ -107,6 +107,8 @@ class Reason:
         """The sentence; `gettext` (web.i18n.gettext) translates it and the field labels."""
         tr = gettext or (lambda s, **kw: s % kw if kw else s)
         values = {k: v for k, v in self.params.items() if k != "fields"}
+        if "status" in values:
+            values["status"] = tr(values["status"])
         if "fields" in self.params:
             values["fields"] = ", ".join(dict.fromkeys(tr(FIELD_LABELS.get(f, f)) for f in self.params["fields"]))
         return tr(REASON_TEXTS[self.code], **values)

@@ -476,3 +476,23 @@ def test_a_step_inside_a_subprocess_moves_and_its_task_row_takes_the_new_label(a
     item = items_by_id(api.as_("designer1").post("/processes/sub_demo/migrations", json={}).get_json())[iid]
     assert item["can_move"] is False and (item["from_version"], item["to_version"]) == (2, 3)
     assert item["reasons"][0] == "step sp_review (内部审核) is not in version 3 (its place there is taken by sp_check (审核))"
+
+
+def test_Q1_a_step_sent_back_to_the_submitter_stays_with_him_when_moved(app, api):
+    """Q1: 驳回 to the submitter parks the manager's step with the rep; after the move he resubmits and the
+    manager's approval follows v2's limit."""
+    iid = submit(api, 5500)["process_instance_id"]
+    task = open_task(api, iid, "mgr1")
+    r = api.as_("mgr1").post(f"/tasks/{task['id']}/send-back", json={"target": "submitter", "comment": "重新核价"})
+    assert r.status_code == 200, r.get_json()
+    [parked] = open_rows(app, iid)
+    assert parked.kind == "resubmit"
+    deploy(app, V2_LIMIT)
+    assert items_by_id(run(api, dry_run=False).get_json())[iid]["moved"] is True
+    [kept] = open_rows(app, iid)
+    assert (kept.id, kept.kind, kept.assignee_id, kept.spiff_task_id) == (
+        parked.id, "resubmit", parked.assignee_id, parked.spiff_task_id)
+    assert api.as_("rep1").post(f"/tasks/{kept.id}/resubmit", json={"comment": "已核"}).status_code == 200
+    decide(api, iid, "mgr1", "approve")
+    assert [t["step"] for t in api.as_("rep1").get(f"/process-instances/{iid}").get_json()["open_tasks"]] == [
+        "pa_approve"]
