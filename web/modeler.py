@@ -85,9 +85,25 @@ add_translations({
     "Start event": "开始事件", "End event": "结束事件",
     "Find an element": "查找元素", "No such element.": "没有该元素。", "(none)": "（无）",
     "Not declared by this connector": "该连接器未声明此参数",
+    "The page has expired; reload it and try again.": "页面已过期，请刷新后重试。",
     "Longest text / largest number": "最大长度 / 最大值",
     "Decision buttons (value:label, comma separated)": "审批按钮（值:名称，逗号分隔）", "Expression is valid.": "表达式有效。",
 })
+
+# Element kinds as the panel names them (keys carry the bpmn: prefix so they stay distinct from other areas').
+ELEMENT_KINDS = {
+    "bpmn:Process": "流程", "bpmn:Collaboration": "协作图", "bpmn:Participant": "泳池", "bpmn:Lane": "泳道",
+    "bpmn:SequenceFlow": "连线", "bpmn:MessageFlow": "消息流", "bpmn:StartEvent": "开始事件",
+    "bpmn:EndEvent": "结束事件", "bpmn:IntermediateCatchEvent": "中间捕获事件",
+    "bpmn:IntermediateThrowEvent": "中间抛出事件", "bpmn:BoundaryEvent": "边界事件", "bpmn:Task": "任务",
+    "bpmn:UserTask": "用户任务", "bpmn:ManualTask": "人工任务", "bpmn:ServiceTask": "服务任务",
+    "bpmn:ScriptTask": "脚本任务", "bpmn:BusinessRuleTask": "业务规则任务", "bpmn:SendTask": "发送任务",
+    "bpmn:ReceiveTask": "接收任务", "bpmn:CallActivity": "调用活动", "bpmn:SubProcess": "子流程",
+    "bpmn:ExclusiveGateway": "排他网关", "bpmn:ParallelGateway": "并行网关", "bpmn:InclusiveGateway": "包容网关",
+    "bpmn:EventBasedGateway": "事件网关", "bpmn:TextAnnotation": "注释", "bpmn:DataObjectReference": "数据对象",
+    "bpmn:DataStoreReference": "数据存储", "bpmn:Group": "分组",
+}
+add_translations(ELEMENT_KINDS)
 
 # The words the script shows (English key → label in the page's language).
 LABELS = ("Save draft", "Validate", "Publish", "Publish comment", "Properties", "Saved.", "Saving…",
@@ -106,7 +122,8 @@ LABELS = ("Save draft", "Validate", "Publish", "Publish comment", "Properties", 
           "text", "textarea", "number", "date", "choice", "boolean", "Views", "Could not load the diagram:",
           "Could not reach the server.", "Published version %(version)s.", "Find an element",
           "No such element.", "(none)", "Not declared by this connector", "Expression is valid.",
-          "Longest text / largest number", "Decision buttons (value:label, comma separated)")
+          "Longest text / largest number", "Decision buttons (value:label, comma separated)",
+          "The page has expired; reload it and try again.")
 
 NEW_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" \
@@ -224,7 +241,7 @@ def _page_data(draft, kind: str) -> dict:
     return {
         "draft": draft_json(draft),
         "kind": kind,
-        "labels": {k: _(k) for k in LABELS},
+        "labels": {k: _(k) for k in (*LABELS, *ELEMENT_KINDS)},
         "catalog": catalog() if kind == "bpmn" else None,
         "urls": {"draft": url_for("modeler.api_draft", draft_id=draft.id),
                  "validate": url_for("modeler.api_validate", draft_id=draft.id),
@@ -262,7 +279,10 @@ def create():
     template = NEW_DMN if data["kind"] == "dmn" else NEW_BPMN
     xml = template.format(key=data["key"], name=quoteattr(data["name"]), start=quoteattr(_("Start event")))
     filename = f"{data['key']}.{data['kind']}"
-    draft = run_write(lambda: design.create_draft(db(), current_user, xml.encode("utf-8"), filename=filename))
+    try:
+        draft = run_write(lambda: design.create_draft(db(), current_user, xml.encode("utf-8"), filename=filename))
+    except DiagramError:  # a character XML cannot hold (control characters): the name is at fault
+        return render_template("modeler/new.html", errors={"name": ["This name holds characters a diagram cannot store."]}, values=values), 422
     return redirect(_editor_url(draft))
 
 

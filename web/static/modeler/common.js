@@ -23,7 +23,9 @@
     try {
       json = await response.json();
     } catch (err) {
-      json = { message: response.status + ' ' + response.statusText };
+      // not JSON: the CSRF check refused the call (the page outlived its session) or a proxy answered
+      json = { message: response.status === 400 ? L('The page has expired; reload it and try again.')
+        : response.status + ' ' + response.statusText };
     }
     return { status: response.status, body: json || {} };
   }

@@ -85,7 +85,8 @@
 
     sections(element, bo) {
       const out = [this.finder()];
-      out.push(el('h3', { class: 'element-type' }, el('span', { text: bo.$type.replace('bpmn:', '') }), ' ',
+      const kind = L(bo.$type) === bo.$type ? bo.$type.replace('bpmn:', '') : L(bo.$type);
+      out.push(el('h3', { class: 'element-type' }, el('span', { text: kind }), ' ',
         el('code', { class: 'element-id', text: bo.id })));
       if (!this.current) out.push(el('p', { class: 'muted', text: L('Select an element to edit its properties.') }));
       out.push(...this.general(element, bo));
