@@ -217,3 +217,32 @@ def test_csrf_is_required_for_the_json_writes(app, migrated):
     r = client.post("/modeler/api/check-expression", json={"expression": "1"}, headers={"X-CSRFToken": token})
     assert r.status_code == 200 and r.get_json()["ok"] is True
     app.extensions["db_engine"].dispose()
+
+
+def test_every_modeler_route_as_every_kind_of_user_never_fails(app, client, quote_draft):
+    """Each /modeler and /dmn route (built from the URL map, so new ones are covered) with an S1 draft and an
+    S1 version: a sales rep 403, an S2 designer 404 (nothing of S1 exists for him), never a 5xx."""
+    login(client, "designer1")
+    draft = client.get(f"/modeler/api/drafts/{quote_draft}").get_json()
+    keep = make_draft(app, "designer1", draft["base_definition_id"])  # a second S1 draft that stays unpublished
+    r = client.post(f"/modeler/api/drafts/{quote_draft}/publish", json={})
+    assert r.status_code == 201
+    ids = {"draft_id": keep, "definition_id": r.get_json()["id"]}  # an S1 version
+    client.post("/logout")
+    rules = [(rule, m) for rule in app.url_map.iter_rules() if rule.rule.startswith(("/modeler", "/dmn"))
+             for m in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    assert len(rules) >= 12
+    for username, expected in (("rep1", {403}), ("designer3", {404}), ("designer1", {200, 201, 302, 422})):
+        with app.test_client() as c:
+            login(c, username)
+            for rule, method in rules:
+                path = rule.rule
+                for name, value in ids.items():
+                    path = re.sub(rf"<(?:\w+:)?{name}>", str(value), path)
+                r = getattr(c, method.lower())(path, json={} if method != "GET" else None)
+                assert r.status_code < 500, (username, method, path, r.status_code)
+                if username == "designer3" and not rule.arguments:
+                    continue  # his own lists and forms
+                if method == "POST" and path == "/modeler/new":
+                    continue  # form posts answer 422 for an empty form
+                assert r.status_code in expected, (username, method, path, r.status_code, r.get_data(as_text=True)[:200])

@@ -363,6 +363,7 @@ def api_draft(draft_id: int):
 @modeler_bp.put("/modeler/api/drafts/<id:draft_id>")
 @json_call
 def api_save(draft_id: int):
+    design.visible_draft(db(), current_user, draft_id)  # 404 before any complaint about the body
     data = _body(DraftUpdateIn())
     draft = run_write(lambda: design.update_draft(db(), current_user, draft_id, data["xml"].encode("utf-8"),
                                                   data["lock_version"]))
@@ -379,6 +380,7 @@ def api_validate(draft_id: int):
 @modeler_bp.post("/modeler/api/drafts/<id:draft_id>/publish")
 @json_call
 def api_publish(draft_id: int):
+    design.visible_draft(db(), current_user, draft_id)
     data = _body(PublishIn()) if request.get_data() else {"comment": None}
     definition = run_write(lambda: design.publish_draft(db(), current_user, draft_id, data["comment"]))
     out = s.DefinitionOut().dump(definition)
