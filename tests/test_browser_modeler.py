@@ -201,6 +201,23 @@ def test_broken_condition_is_flagged_as_typed_listed_by_validate_and_the_problem
     page.get_by_role("button", name="发布").click()
     expect(page.locator("#modeler-status")).to_contain_text("发布未通过")
     expect(page.locator("#problems button.problem[data-element='f_mgr_escalate']")).to_have_count(1)
+
+    # the default-flow toggle moves the gateway's default and drops that flow's condition; Ctrl+Z undoes it
+    def gateway_default() -> str:
+        return page.evaluate("() => window.bpmnModeler.get('elementRegistry').get('gw_mgr').businessObject.default.id")
+
+    page.locator("#prop-find").fill("f_mgr_rejected")
+    page.locator("#prop-find").press("Enter")
+    default = page.get_by_label("默认路径（其他条件都不满足时）")
+    expect(default).not_to_be_checked()
+    default.check()
+    expect(page.get_by_label("条件（Python 表达式）")).to_be_disabled()
+    assert gateway_default() == "f_mgr_rejected"
+    page.locator("#canvas .djs-container > svg").focus()  # the diagram takes the keyboard when focused
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    assert gateway_default() == "f_mgr_approved"
+    expect(page.get_by_label("条件（Python 表达式）")).to_have_value('decision == "reject"')
     assert_clean(users)
 
 

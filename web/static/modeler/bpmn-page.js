@@ -46,7 +46,7 @@
         canvas.scrollToElement(element);
         modeler.get('selection').select(element);
       }
-      container.focus({ preventScroll: true });
+      canvas.focus();  // the keyboard shortcuts (undo, delete, …) work on the focused diagram
       return true;
     },
     isDirty: () => dirty,

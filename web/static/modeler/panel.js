@@ -440,7 +440,14 @@
         const maxField = field(p + 'max', L('Longest text / largest number'), max);
         maxField.hidden = !['text', 'textarea', 'number'].includes(f.type || 'text');
         max.addEventListener('change', () => { f.max = max.value; commit(); });
-        name.addEventListener('change', () => { f.name = name.value; commit(); });
+        name.addEventListener('change', () => {
+          f.name = name.value;
+          // engine/form_builder.py: a letter, then letters, digits or _; decision and comment are the task's own
+          const bad = !/^[A-Za-z][A-Za-z0-9_]{0,49}$/.test(f.name.trim()) || ['decision', 'comment', 'typename'].includes(f.name.trim());
+          if (bad) name.setAttribute('aria-invalid', 'true');
+          else name.removeAttribute('aria-invalid');
+          commit();
+        });
         label.addEventListener('change', () => { f.label = label.value; commit(); });
         type.addEventListener('change', () => {
           f.type = type.value;
