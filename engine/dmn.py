@@ -189,6 +189,9 @@ def _output_problems(node: etree._Element, did: str, outputs: list[str]) -> list
         return [{"element": did, "message": f"output column '{name or node.get('label') or ''}' has no id"}]
     outputs.append(oid)
     parts = name.split(".")
+    if not name:
+        return [{"element": oid, "message": f"output column '{node.get('label') or oid}' has no name; name it after "
+                                            "the process variable it sets, e.g. route"}]
     if not _OUTPUT_NAME.fullmatch(name) or "typename" in parts:
         return [{"element": oid, "message": f"output column name '{_shown(name)}' is not usable: it becomes a "
                                             "process variable; use a Python name such as route or approver "
@@ -275,7 +278,7 @@ def analyse(data: bytes, filename: str) -> tuple[str, str, list[dict]]:
 
 
 def publish(session: Session, data: bytes, *, filename: str, actor_id: int | None, sector_id: int | None = None,
-            comment: str | None = None) -> ProcessDefinition:
+            comment: str | None = None, source_version: int | None = None) -> ProcessDefinition:
     """Store a decision table as the next version of its decision id (kind "dmn"), audited.
 
     Versions share the (key, version) numbering with BPMN keys, so the version is the max over the key + 1;
@@ -305,13 +308,13 @@ def publish(session: Session, data: bytes, *, filename: str, actor_id: int | Non
     latest = session.scalar(select(ProcessDefinition).where(
         ProcessDefinition.kind == "dmn", ProcessDefinition.key == key, scope).order_by(
         ProcessDefinition.version.desc()).limit(1))
-    if latest is not None and latest.checksum == checksum:
-        return latest
+    if latest is not None and latest.checksum == checksum and source_version is None:
+        return latest  # a rollback (source_version) is always a new version, as for processes
     version = (session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == key)) or 0) + 1
     definition = ProcessDefinition(
         key=key, version=version, name=name or key, filename=definitions.clean_filename(filename, "upload.dmn"),
         bpmn_xml=diagram_text(data), checksum=checksum, deployed_by=actor_id, deployed_at=clock.now(),
-        kind="dmn", sector_id=sector_id, comment=comment,
+        kind="dmn", sector_id=sector_id, comment=comment, source_version=source_version,
     )
     session.add(definition)
     session.flush()
@@ -319,7 +322,7 @@ def publish(session: Session, data: bytes, *, filename: str, actor_id: int | Non
     audit.record(session, actor_id=actor_id, action="decision_table.publish", entity_type="process_definition",
                  entity_id=definition.id, sector_id=sector_id,
                  after={"key": key, "version": version, "checksum": checksum, "sector_id": sector_id,
-                        "republished": [{"key": d.key, "version": d.version} for d in republished]})
+                        "source_version": source_version, "republished": [{"key": d.key, "version": d.version} for d in republished]})
     return definition
 
 
