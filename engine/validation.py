@@ -12,13 +12,13 @@ from __future__ import annotations
 import copy
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import connectors
+from engine import connectors, form_builder
 from engine.assignment import lane_role
 from engine.safe_xml import DMN_NAMESPACES, DiagramError
 from engine.sandbox import SandboxViolation, check_source
@@ -517,11 +517,14 @@ def _spiff_message(text: str) -> str:
 
 
 def parse_specs(root: etree._Element, filename: str,
+                decisions: Iterable[tuple[etree._Element, str]] = (),
                 process_ids: Iterable[str] | None = None) -> tuple[SpiffBpmnParser, list[dict]]:
-    """Build every executable process (or `process_ids`). Never raises for a bad diagram: the first problem
-    SpiffWorkflow meets is returned."""
+    """Build every executable process (or `process_ids`); `decisions` = (DMN root, filename) of the tables it is
+    bound to. Never raises for a bad diagram: the first problem SpiffWorkflow meets is returned."""
     parser = SpiffBpmnParser()
     try:
+        for dmn_root, dmn_filename in decisions:
+            parser.add_dmn_xml(dmn_root, filename=dmn_filename)
         parser.add_bpmn_xml(root, filename=filename)
         for pid in executable_process_ids(root) if process_ids is None else process_ids:
             parser.get_spec(pid)
@@ -534,13 +537,14 @@ def parse_specs(root: etree._Element, filename: str,
     return parser, []
 
 
-def problems(root: etree._Element, filename: str, known_roles: set[str], *,
+def problems(root: etree._Element, filename: str, known_roles: set[str],
+             decisions: Mapping[str, tuple[etree._Element, str]] | None = None, *,
              lanes: bool = True) -> tuple[list[str], list[dict]]:
     """(executable process ids, every problem found). Never raises for a bad diagram.
 
     Every check runs and every problem is listed. A file with no executable process is a drawing: its list
     starts with "not executable, because ..." for each process, and the processes are checked as if they
-    were to run, so the list says everything to fix. `lanes=False` skips the
+    were to run, so the list says everything to fix. `decisions` as for `validate`; `lanes=False` skips the
     application's lane rule (engine.corpus_run).
     """
     if root.tag in {f"{{{ns}}}definitions" for ns in DMN_NAMESPACES}:
@@ -554,18 +558,24 @@ def problems(root: etree._Element, filename: str, known_roles: set[str], *,
     checked = process_ids or [p.get("id") for p in root.iterfind("bpmn:process", NS) if p.get("id")]
     drawing = [] if process_ids else not_executable_problems(root)
     found = (check_processes(root) + check_expressions(root)
-             + check_structure(root, checked, known_roles, lanes=lanes))
+             + check_structure(root, checked, known_roles, lanes=lanes)
+             + check_designer_settings(root, checked, decisions or {}))
     if not found and checked:
         # Only a diagram our checks passed meets SpiffWorkflow's parser (see the module docstring).
         target = root if process_ids else _as_executable(root)
-        _parser, errors = parse_specs(target, filename, process_ids=checked)
+        _parser, errors = parse_specs(target, filename, (decisions or {}).values(), process_ids=checked)
         found += errors
     return process_ids, _capped(_unique(_named(drawing + found)))
 
 
-def validate(root: etree._Element, filename: str, known_roles: set[str]) -> list[str]:
-    """Return the executable process ids, or raise DiagramError listing every problem found."""
-    process_ids, found = problems(root, filename, known_roles)
+def validate(root: etree._Element, filename: str, known_roles: set[str],
+             decisions: Mapping[str, tuple[etree._Element, str]] | None = None) -> list[str]:
+    """Return the executable process ids, or raise DiagramError listing every problem found.
+
+    `decisions` maps each published decision id a business rule task may call to its (DMN root, filename)
+    (engine.definitions.bound_decisions + decision_sources); a call to any other decision is an error.
+    """
+    process_ids, found = problems(root, filename, known_roles, decisions)
     if found:
         raise DiagramError(found)
     return process_ids
@@ -589,6 +599,43 @@ def _capped(errors: list[dict]) -> list[dict]:
         return errors
     return [*errors[:MAX_PROBLEMS - 1], {"element": "file", "message": f"and {len(errors) - MAX_PROBLEMS + 1} more "
                                                                        "problems: fix these first"}]
+
+
+# --- business rule tasks and designer-defined forms (engine.dmn / engine.form_builder) -------------------
+
+def called_decision_ids(root: etree._Element) -> list[str]:
+    """The decision ids the business rule tasks of a BPMN file call (spiffworkflow:calledDecisionId)."""
+    found: list[str] = []
+    for node in root.iterfind(".//bpmn:businessRuleTask/bpmn:extensionElements/spiff:calledDecisionId", NS):
+        decision_id = (node.text or "").strip()
+        if decision_id and decision_id not in found:
+            found.append(decision_id)
+    return found
+
+
+def check_designer_settings(root: etree._Element, process_ids: list[str],
+                            decisions: Mapping[str, object]) -> list[dict]:
+    """Business rule tasks call published decision tables; designer-defined user-task forms are well-formed."""
+    errors: list[dict] = []
+    for pid in process_ids:
+        process = find_process(root, pid)
+        for task in process.iterfind(".//bpmn:businessRuleTask", NS):
+            tid = task.get("id") or f"businessRuleTask '{task.get('name') or ''}' without an id"
+            node = task.find("bpmn:extensionElements/spiff:calledDecisionId", NS)
+            decision_id = (node.text or "").strip() if node is not None else ""
+            if not decision_id:
+                errors.append({"element": tid, "message": "a business rule task must name the decision table it "
+                                                          "calls (calledDecisionId)"})
+            elif decision_id not in decisions:
+                errors.append({"element": tid, "message": f"calls decision table '{decision_id}', which is not "
+                                                          "published; publish the decision table first"})
+        for kind in HUMAN_TASKS:
+            for task in process.iterfind(f".//bpmn:{kind}", NS):
+                tid = task.get("id") or f"{kind} '{task.get('name') or ''}' without an id"
+                props = {p.get("name"): p.get("value") for p in task.iterfind(
+                    "bpmn:extensionElements/spiff:properties/spiff:property", NS)}
+                errors += form_builder.problems(tid, props)
+    return errors
 
 
 def _named(errors: list[dict]) -> list[dict]:
