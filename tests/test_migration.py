@@ -306,6 +306,13 @@ def test_page_dry_run_then_move(app, api, client, quotes):
     assert client.get("/processes/nope/migrate").status_code == 404
 
 
+def test_page_ignores_odd_numbers_in_the_form(app, client):
+    """Unicode digits ("²", "١") pass str.isdigit() but not int(): never a 500."""
+    login(client, "designer1")
+    assert client.get("/processes/quote_approval/migrate?after_id=%C2%B2&sector_id=%D9%A1").status_code == 200
+    assert client.post("/processes/quote_approval/migrate", data={"instance_id": ["²", "-1", "x"]}).status_code == 200
+
+
 def test_page_is_refused_to_non_designers(app, client):
     login(client, "rep1")
     assert client.get("/processes/quote_approval/migrate").status_code == 403

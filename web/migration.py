@@ -67,7 +67,7 @@ add_translations({
 
 def _int_arg(source, name: str) -> int | None:
     value = (source.get(name) or "").strip()
-    return int(value) if value.isdigit() and 0 < int(value) <= 2**31 - 1 else None
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) <= 2**31 - 1 else None
 
 
 def _sectors(user) -> list[Sector]:
@@ -101,7 +101,8 @@ def dry_run(key: str):
 @login_required
 def run(key: str):
     sector_id = _int_arg(request.form, "sector_id")
-    ids = [int(v) for v in request.form.getlist("instance_id") if v.isdigit() and 0 < int(v) <= 2**31 - 1]
+    ids = [int(v) for v in request.form.getlist("instance_id")
+           if v.isascii() and v.isdigit() and 0 < int(v) <= 2**31 - 1]
     if not ids:
         ids = None
     try:
