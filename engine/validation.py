@@ -65,6 +65,8 @@ SHAPES = FLOW_NODES | {"sequenceFlow", "process", "lane", "participant", "collab
                        "dataStoreReference", "dataStore", "message", "signal", "error", "escalation",
                        "correlationProperty", "textAnnotation"}
 MAX_PROBLEMS = 100  # a 20,000-element drawing must not produce a 20,000-item list
+# Real files have a handful of processes (pools); thousands of tiny ones only cost time (each is built).
+MAX_PROCESSES = 100
 TIMER_HINT = ('set a duration such as "PT2H", a date such as "2025-01-01T09:00:00+08:00" or a cycle such as '
               '"R3/PT1H" (in quotes: timer values are Python expressions)')
 _KIND_NAMES = {"subProcess": "subprocess", "adHocSubProcess": "ad-hoc subprocess", "task": "task"}
@@ -118,6 +120,12 @@ def _element(node: etree._Element) -> str:
 
 def _shown(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _listed(ids: list, limit: int = 10) -> str:
+    """'f1, f2, f3' (at most `limit`, then 'and N more')."""
+    shown = ", ".join(_shown(str(i), 60) for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def executable_process_ids(root: etree._Element) -> list[str]:
@@ -215,8 +223,14 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
     """Everything the engine needs of the processes `process_ids`. `lanes=False` skips the application's rule
     that user tasks sit in lanes named after roles (the corpus run of engine.corpus_run)."""
     errors: list[dict] = []
-    all_process_ids = {p.get("id") for p in root.iterfind("bpmn:process", NS)}
-    all_ids = {n.get("id") for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
+    processes: dict[str, etree._Element] = {}
+    for p in root.iterfind("bpmn:process", NS):
+        processes.setdefault(p.get("id"), p)  # the first, as find_process
+    elements: dict[str, etree._Element] = {}
+    for node in root.iter():
+        if isinstance(node.tag, str) and node.get("id"):
+            elements.setdefault(node.get("id"), node)
+    all_ids = set(elements)
     defined = {target: {n.get("id") for n in root.iter(f"{{{BPMN}}}{target}")}
                for _tag, _attr, target in EVENT_REFS}
     known_list = f" (known roles: {', '.join(sorted(known_roles))})"
@@ -227,9 +241,12 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
         return shown
 
     for pid in process_ids:
-        process = find_process(root, pid)
+        process = processes.get(pid)
         if process is None:
             continue
+        flows_from: dict[str, list[etree._Element]] = defaultdict(list)
+        for flow in process.iter(f"{{{BPMN}}}sequenceFlow"):
+            flows_from[flow.get("sourceRef") or ""].append(flow)
         if lanes:
             errors += _check_lanes(process, known_roles, known)
         for container in (process, *(n for n in process.iter() if _local(n) in CONTAINERS[1:])):
@@ -240,7 +257,7 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
                 errors.append({"element": _element(call), "message":
                                "the call activity does not say which process it calls: set calledElement to the "
                                "id of a process in this file"})
-            elif called not in all_process_ids:
+            elif called not in processes:
                 errors.append({"element": _element(call), "message":
                                f"calls process '{_shown(called)}', which is not in this file; a file is deployed on "
                                "its own, so put the called process in the same file"})
@@ -248,14 +265,14 @@ def check_structure(root: etree._Element, process_ids: list[str], known_roles: s
             errors += _check_service_task(task)
         for kind in ("exclusiveGateway", "inclusiveGateway"):
             for gw in process.iterfind(f".//bpmn:{kind}", NS):
-                errors += _check_gateway(process, gw)
+                errors += _check_gateway(gw, flows_from.get(gw.get("id") or "", []))
         for store in process.iterfind(".//bpmn:dataStoreReference", NS):
             errors.append({"element": _element(store), "message":
                            "uses a data store, which the engine does not support: keep the data in process "
                            "variables, or read and write it with a service task (connector); remove the data store"})
         errors += _check_events(process, defined)
         errors += _check_activities(process)
-        errors += _check_data_associations(root, process)
+        errors += _check_data_associations(root, process, elements)
     for store in root.iter(f"{{{BPMN}}}dataStore"):
         errors.append({"element": _element(store), "message":
                        f"data store '{_shown(store.get('name') or store.get('id') or '')}' is declared, but the "
@@ -312,7 +329,7 @@ def _check_container(container: etree._Element, all_ids: set[str]) -> list[dict]
                                                                  f"engine: {hint}"})
         elif local not in MAY_SPLIT and len(outgoing.get(nid or "", [])) > 1:
             errors.append({"element": _element(node), "message":
-                           f"a {_kind(node)} may not have several outgoing flows ({', '.join(outgoing[nid])}): "
+                           f"a {_kind(node)} may not have several outgoing flows ({_listed(outgoing[nid])}): "
                            "add a gateway after it (parallel to take every path, exclusive with conditions to "
                            "take one)"})
         if local == "boundaryEvent":
@@ -413,15 +430,18 @@ def _check_activities(process: etree._Element) -> list[dict]:
     return errors
 
 
-def _check_data_associations(root: etree._Element, process: etree._Element) -> list[dict]:
+def _check_data_associations(root: etree._Element, process: etree._Element,
+                             elements: dict[str, etree._Element]) -> list[dict]:
     """A data association reads or writes a data object declared in its (sub)process or the one around it.
     SpiffWorkflow 3.2.0 looks no further, and loops forever when the object is declared two levels up."""
     errors: list[dict] = []
+    if process.find(".//bpmn:dataInputAssociation", NS) is None and \
+            process.find(".//bpmn:dataOutputAssociation", NS) is None:
+        return errors
     object_refs: dict[str, etree._Element] = {}
     for ref in root.iter(f"{{{BPMN}}}dataObjectReference"):
         object_refs.setdefault(ref.get("id"), ref)
     store_refs = {ref.get("id") for ref in root.iter(f"{{{BPMN}}}dataStoreReference")}
-    elements = {n.get("id"): n for n in root.iter() if isinstance(n.tag, str) and n.get("id")}
     for node in process.iter():
         if _local(node) not in FLOW_NODES:
             continue
@@ -473,17 +493,16 @@ def _check_service_task(task: etree._Element) -> list[dict]:
     return errors
 
 
-def _check_gateway(process: etree._Element, gw: etree._Element) -> list[dict]:
+def _check_gateway(gw: etree._Element, flows: list[etree._Element]) -> list[dict]:
+    """`flows`: the sequence flows leaving the gateway."""
     gid = gw.get("id")
-    container = gw.getparent()  # the process, or the subprocess the gateway sits in
-    flows = [f for f in container.iterfind("bpmn:sequenceFlow", NS) if f.get("sourceRef") == gid]
     if len(flows) < 2:
         return []
     default = gw.get("default")
     missing = [f.get("id") for f in flows if f.get("id") != default and f.find("bpmn:conditionExpression", NS) is None]
     if missing:
         return [{"element": gid or _element(gw), "message":
-                 f"outgoing flows {', '.join(str(m) for m in missing)} need a condition (e.g. decision == \"approve\"), "
+                 f"outgoing flows {_listed(missing)} need a condition (e.g. decision == \"approve\"), "
                  "or mark one of them as the gateway's default flow"}]
     return []
 
@@ -506,6 +525,8 @@ SPIFF_MESSAGES = (
      "an event refers to a message, signal, error or escalation that is not declared in this file"),
     ("Unsupported Catch Event", "the catch event does not wait for anything the engine knows"),
     ("Duplicate process ID", "two processes have the same id: give each its own"),
+    ("RecursionError", ("the flow is too long for the engine to build (hundreds of steps in a row): split it "
+                        "into subprocesses or call activities")),
 )
 
 
@@ -554,6 +575,10 @@ def problems(root: etree._Element, filename: str, known_roles: set[str],
         return [], [{"element": "file", "message": "not a BPMN 2.0 file (root must be bpmn:definitions)"}]
     if any(ord(c) < 32 or c == "\x7f" for c in filename):
         return [], [{"element": "file", "message": "the file name contains control characters"}]
+    count = len(root.findall("bpmn:process", NS))
+    if count > MAX_PROCESSES:
+        return [], [{"element": "file", "message": f"the file has {count:,} processes; the limit is "
+                                                   f"{MAX_PROCESSES}: split it into several files"}]
     process_ids = executable_process_ids(root)
     checked = process_ids or [p.get("id") for p in root.iterfind("bpmn:process", NS) if p.get("id")]
     drawing = [] if process_ids else not_executable_problems(root)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -481,3 +482,40 @@ def test_import_problems_match_what_validate_says_later(api):
     checked = api.as_("designer1").post(f"/drafts/{item['draft_id']}/validate").get_json()
     assert checked["problems"] == item["problems"]
     assert re.search(r"lane 'ghost_role'", checked["problems"][0]["message"] + checked["problems"][1]["message"])
+
+
+# --- cost: a hostile file must not keep a worker busy ---------------------------------------------------------
+
+def test_too_many_processes_are_refused_before_any_work():
+    data = definitions("".join(f'<bpmn:process id="p{i}" isExecutable="true"><bpmn:startEvent id="s{i}" />'
+                               "</bpmn:process>" for i in range(validation.MAX_PROCESSES + 1)))
+    assert problems_of(data) == [{"element": "file", "message": f"the file has {validation.MAX_PROCESSES + 1} "
+                                  f"processes; the limit is {validation.MAX_PROCESSES}: split it into several files"}]
+
+
+@pytest.mark.parametrize("shape", ["processes", "gateways", "chain"])
+def test_checking_a_large_file_takes_seconds_not_minutes(shape):
+    """Found while building the checks: indexes rebuilt per process made 6,000 tiny processes take 200 s."""
+    if shape == "processes":
+        body = "".join(f'<bpmn:process id="p{i}"><bpmn:startEvent id="s{i}" /><bpmn:task id="t{i}" />'
+                       f'<bpmn:sequenceFlow id="f{i}" sourceRef="s{i}" targetRef="t{i}" /></bpmn:process>'
+                       for i in range(validation.MAX_PROCESSES))
+    elif shape == "gateways":
+        body = ('<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" />'
+                + "".join(f'<bpmn:exclusiveGateway id="g{i}" />' for i in range(4000))
+                + "".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="g{i % 50}" targetRef="g{i}" />'
+                          for i in range(4000)) + "</bpmn:process>")
+    else:  # a chain too long for SpiffWorkflow's recursive build
+        body = ('<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" />'
+                '<bpmn:sequenceFlow id="fs" sourceRef="s" targetRef="t0" />'
+                + "".join(f'<bpmn:intermediateThrowEvent id="t{i}" />' for i in range(5000))
+                + "".join(f'<bpmn:sequenceFlow id="f{i}" sourceRef="t{i}" targetRef="t{i + 1}" />'
+                          for i in range(4999)) + "</bpmn:process>")
+    started = time.monotonic()
+    found = problems_of(definitions(body))
+    assert time.monotonic() - started < 10
+    assert found and len(found) <= validation.MAX_PROBLEMS
+    if shape == "gateways":
+        assert "and 70 more need a condition" in problem(found, "g0", "need a condition")["message"]
+    if shape == "chain":
+        assert "too long for the engine to build" in found[0]["message"]
