@@ -279,3 +279,46 @@ def test_page_reports_a_missing_field_by_its_label(client, session, leave):
     html = r.get_data(as_text=True)
     assert "假期类型" in html and "必填项，请填写。" in html
     assert state_of(session, leave)[1] == ["fill"]
+
+
+# ---------------------------------------------------------------- in a browser, on a phone
+
+@pytest.mark.browser
+def test_browser_phone_fills_the_designer_form(chromium_path, live_server, session, leave, tmp_path):
+    """On a phone-sized screen, in Chinese: the labels find their inputs, a required field is enforced by the
+    browser, the choice is a select, and 提交 completes the task."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from models.demo import DEMO_PASSWORD
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN")
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{live_server}/login")
+            page.get_by_label("用户名").fill("rep1")
+            page.get_by_label("密码").fill(DEMO_PASSWORD)
+            page.get_by_role("button", name="登录", exact=True).click()
+            page.goto(f"{live_server}/tasks/{leave}")
+            page.get_by_label("请假原因").fill("家里装修")
+            page.get_by_role("button", name="提交", exact=True).click()  # 请假天数 missing: the browser stops it
+            assert page.url.endswith(f"/tasks/{leave}")
+            page.get_by_label("请假天数").fill("2")
+            page.get_by_label("假期类型").select_option("年假")
+            page.get_by_label("是否紧急").select_option("false")
+            page.get_by_label("开始日期").fill("2026-12-03")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"the task page scrolls sideways on a phone ({width}px)"
+            page.screenshot(path=str(tmp_path / "designer-form-phone.png"), full_page=True)
+            page.get_by_role("button", name="提交", exact=True).click()
+            expect(page.get_by_text("已办理。")).to_be_visible()
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert state_of(session, leave)[1] == ["short_ack"]
+    data = ready_data(session, leave)
+    assert data["reason"] == "家里装修" and data["days"] == 2 and data["start_day"] == "2026-12-03"

@@ -57,8 +57,9 @@ def _custom_buttons(form: form_builder.CustomForm) -> list[tuple[str, str, str]]
     if not form.decisions:
         return [("submit", "Submit", "approve")]
     css = {"approve": "approve", "reject": "reject"}
+    # approve/reject keep their colours; otherwise the first button is the main one
     return [(value, {"approve": "Approve", "reject": "Reject"}.get(value, value) if label == value else label,
-             css.get(value, "secondary")) for value, label in form.decisions]
+             css.get(value, "" if i == 0 else "secondary")) for i, (value, label) in enumerate(form.decisions)]
 
 
 @inbox_bp.get("/inbox")
