@@ -347,8 +347,13 @@ def _rebind(session: Session, decision: ProcessDefinition, actor_id: int | None)
                 continue  # a sector on the group version: rebinding the group version serves it
             if not calling & set(json.loads(current.dmn_refs or "[]")):
                 continue
-            new = definitions.deploy(session, current.bpmn_xml.encode("utf-8"), filename=current.filename,
-                                     actor_id=actor_id, sector_id=scope, comment=label)
+            try:
+                new = definitions.deploy(session, current.bpmn_xml.encode("utf-8"), filename=current.filename,
+                                         actor_id=actor_id, sector_id=scope, comment=label)
+            except DiagramError as exc:  # e.g. a role its lanes name was removed since it was published
+                raise DiagramError([{"element": e["element"], "message": f"process {current.key} version "
+                                     f"{current.version} calls this decision table and cannot be republished with "
+                                     f"it: {e['message']}"} for e in exc.errors]) from exc
             if new.id != current.id:
                 republished.append(new)
     return republished

@@ -386,3 +386,18 @@ def test_K1_new_table_version_moves_the_limit_for_new_contracts_only(api, sessio
     decide(api, older, "sm_opinion", "reject", "请修改")
     decide(api, older, "revise", "resubmit")
     assert instance(api, older)["definition_version"] == 1 and open_steps(api, older) == ["sm_opinion"]
+
+
+def test_caller_that_no_longer_validates_blocks_the_new_table_with_a_clear_message(session):
+    """A calling process version that would now be refused (here: a lane whose role no longer exists) is named."""
+    table_v1 = dmn.publish(session, table(1000), filename="t.dmn", actor_id=None)
+    xml = process().decode().replace('name="dept_manager"', 'name="retired_role"')
+    session.add(ProcessDefinition(key="dmn_route", version=1, name="x", filename="p.bpmn", bpmn_xml=xml,
+                                  checksum=hashlib.sha256(xml.encode()).hexdigest(), kind="bpmn",
+                                  dmn_refs=json.dumps([table_v1.id])))
+    session.flush()
+    with pytest.raises(DiagramError) as info:
+        dmn.publish(session, table(2000), filename="t.dmn", actor_id=None)
+    assert info.value.errors[0]["element"] == "by_manager"
+    assert info.value.errors[0]["message"].startswith("process dmn_route version 1 calls this decision table and "
+                                                      "cannot be republished with it: lane 'retired_role'")
