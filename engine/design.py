@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import definitions, dmn, validation
+from engine import connectors, definitions, dmn, form_builder, forms, validation
 from engine.errors import Conflict, Forbidden, InvalidData, NotFound
 from engine.safe_xml import DMN_NAMESPACES, DiagramError, diagram_text, parse_diagram_xml
 from models import audit, clock
-from models.org import Role, User
+from models.org import Role, Sector, User
 from models.process import ProcessDefinition, ProcessDraft, ProcessInstance
 
 DESIGNER_ROLE = "process_designer"
@@ -219,7 +219,10 @@ def publish_draft(session: Session, user: User, draft_id: int, comment: str | No
 def rollback(session: Session, user: User, key: str, version: int, sector_id: int | None,
              comment: str | None = None) -> ProcessDefinition:
     """Publish an earlier version again as the newest one of the scope (running instances are untouched)."""
+    _process_key(key)
     _require_scope(user, sector_id)
+    if sector_id is not None and session.get(Sector, sector_id) is None:
+        raise NotFound(f"sector {sector_id} not found")
     earlier = session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == key,
                                                              ProcessDefinition.version == version))
     if earlier is None or not _definition_visible(user, earlier):
@@ -275,7 +278,15 @@ def current_processes(session: Session, user: User) -> list[dict]:
             for d, versions, n in session.execute(stmt)]
 
 
+def _process_key(key: str) -> str:
+    """A key from a URL: one that no process can have (NUL, slashes, too long …) names nothing: 404."""
+    if not validation.PROCESS_ID.fullmatch(key or ""):
+        raise NotFound(f"process {key[:100]!r} not found")
+    return key
+
+
 def versions(session: Session, user: User, key: str) -> list[dict]:
+    _process_key(key)
     running = (select(ProcessInstance.definition_id, func.count().label("n"))
                .where(ProcessInstance.status == "running").group_by(ProcessInstance.definition_id).subquery())
     stmt = (select(ProcessDefinition, User.display_name, func.coalesce(running.c.n, 0))
@@ -379,3 +390,16 @@ def _extensions(ext: etree._Element) -> dict:
 def _clean_filename(filename: str, kind: str) -> str:
     cleaned = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()
     return (cleaned or ("decision.dmn" if kind == "dmn" else "diagram.bpmn"))[:200]
+
+
+def catalog(session: Session, user: User) -> dict:
+    """What the modeler's properties panel offers: roles, connectors with their parameters, task forms,
+    the decision tables of the designer's scope and the field types of a designer-defined form."""
+    roles = [{"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en}
+             for r in session.scalars(select(Role).order_by(Role.code))]
+    conns = [{"name": c.name, "description": c.description, "params": {k: t.__name__ for k, t in c.params.items()}}
+             for c in sorted(connectors.REGISTRY.values(), key=lambda c: c.name)]
+    decisions = [{"key": p["key"], "name": p["name"], "version": p["version"], "sector_id": p["sector_id"]}
+                 for p in current_processes(session, user) if p["kind"] == "dmn"]
+    return {"roles": roles, "connectors": conns, "forms": sorted([*forms.FORMS, "custom"]),
+            "decisions": decisions, "field_types": list(form_builder.FIELD_TYPES)}

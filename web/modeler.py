@@ -15,17 +15,15 @@ from xml.sax.saxutils import quoteattr
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import select
 
-from engine import connectors, design, forms
+from engine import design
 from engine.errors import Forbidden, NotFound
 from engine.safe_xml import DiagramError
 from engine.sandbox import SandboxViolation, check_source
 from engine.validation import PROCESS_ID
 from models.errors import DomainError
-from models.org import Role
 from web.api import schemas as s
-from web.api.design import FIELD_TYPES, CheckIn, DraftUpdateIn, PublishIn, draft_json
+from web.api.design import CheckIn, DraftUpdateIn, PublishIn, draft_json
 from web.db import db
 from web.errors import run_write
 from web.i18n import add_translations
@@ -224,16 +222,7 @@ def _draft(draft_id: int):
 
 
 def catalog() -> dict:
-    """What the panel offers: roles, connectors with their parameters, forms, decision tables, field types."""
-    session = db()
-    roles = [{"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en}
-             for r in session.scalars(select(Role).order_by(Role.code))]
-    conns = [{"name": c.name, "description": c.description, "params": {k: t.__name__ for k, t in c.params.items()}}
-             for c in sorted(connectors.REGISTRY.values(), key=lambda c: c.name)]
-    decisions = [{"key": p["key"], "name": p["name"], "version": p["version"], "sector_id": p["sector_id"]}
-                 for p in design.current_processes(session, current_user) if p["kind"] == "dmn"]
-    return {"roles": roles, "connectors": conns, "forms": sorted([*forms.FORMS, "custom"]),
-            "decisions": decisions, "field_types": list(FIELD_TYPES)}
+    return design.catalog(db(), current_user)
 
 
 def _page_data(draft, kind: str) -> dict:

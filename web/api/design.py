@@ -9,13 +9,11 @@ import json
 
 from flask import Response, request
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
-from engine import connectors, design, forms
+from engine import design
 from engine.errors import Forbidden
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from engine.sandbox import SandboxViolation, check_source
-from models.org import Role
 from web.api import ApiError, api_bp, current_api_user, error, json_body, query_args, token_required
 from web.api import schemas as s
 from web.api.openapi import ID, PAGE, list_op, op, register
@@ -24,7 +22,6 @@ from web.errors import run_write
 
 KEY = {"in": "path", "name": "key", "required": True, "schema": {"type": "string", "maxLength": 100}}
 MAX_IMPORT_FILES = 50
-FIELD_TYPES = ("text", "textarea", "number", "date", "choice", "boolean")
 
 
 class Problem(Schema):
@@ -200,16 +197,9 @@ def _diagram_refused(exc: DiagramError):
 @api_bp.get("/design/catalog")
 @token_required
 def design_catalog():
-    _require_designer(current_api_user())
-    session = db()
-    roles = [{"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en}
-             for r in session.scalars(select(Role).order_by(Role.code))]
-    conns = [{"name": c.name, "description": c.description, "params": {k: t.__name__ for k, t in c.params.items()}}
-             for c in sorted(connectors.REGISTRY.values(), key=lambda c: c.name)]
-    decisions = [{"key": p["key"], "name": p["name"], "version": p["version"], "sector_id": p["sector_id"]}
-                 for p in design.current_processes(session, current_api_user()) if p["kind"] == "dmn"]
-    return CatalogOut().dump({"roles": roles, "connectors": conns, "forms": sorted([*forms.FORMS, "custom"]),
-                              "decisions": decisions, "field_types": list(FIELD_TYPES)})
+    user = current_api_user()
+    _require_designer(user)
+    return CatalogOut().dump(design.catalog(db(), user))
 
 
 @api_bp.post("/design/check-expression")
