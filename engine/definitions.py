@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, object_session
 
 from engine import validation
 from engine.errors import NotFound
-from engine.safe_xml import diagram_text, parse_diagram_xml
+from engine.safe_xml import DiagramError, diagram_text, parse_diagram_xml
 from models import audit, clock
 from models.org import Role
 from models.process import ProcessDefinition
@@ -37,6 +37,10 @@ def deploy(session: Session, data: bytes, *, filename: str, actor_id: int | None
     bound = bound_decisions(session, root, sector_id)
     process_ids = validation.validate(root, filename, known_roles, decisions=decision_sources(bound))
     key = process_ids[0]
+    if session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key, ProcessDefinition.kind == "dmn")
+                      .limit(1)) is not None:  # versions are numbered per key: a process and a table cannot share one
+        raise DiagramError([{"element": key, "message": f"'{key}' is already the id of a decision table; give the "
+                                                        "process another id"}])
     checksum = hashlib.sha256(data).hexdigest()
     dmn_refs = json.dumps(sorted(d.id for d in bound.values())) if bound else None
     latest = _latest_in_scope(session, key, sector_id)

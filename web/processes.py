@@ -14,6 +14,7 @@ from engine import definitions, design, inbox
 from engine.errors import EngineError
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from models.process import ProcessInstance
+from web.api.schemas import MAX_ID
 from web.db import db
 from web.errors import run_write
 from web.forms import text_field
@@ -32,17 +33,26 @@ add_translations({
         "从其他工具导入的 BPMN / DMN 文件保存为草稿；不能执行的会列出原因。",
     "Import": "导入", "Imported %(n)s file(s) as drafts.": "已导入 %(n)s 个文件为草稿。",
     "Not stored": "未保存", "Decision tables": "决策表", "Process": "流程", "Kind": "类型",
-    "Published by": "发布人", "Comment": "说明", "Current": "当前版本", "Republishes version": "重新发布自版本",
+    "Published by": "发布人", "Version note": "版本说明", "Current": "当前版本", "Republishes version": "重新发布自版本",
     "Compare": "对比", "Compare versions": "版本对比", "Roll back to this version": "回滚到此版本",
     "Rolled back: version %(version)s is now current.": "已回滚：第 %(version)s 版现为当前版本。",
     "Publish version %(version)s again as the newest?": "确定将第 %(version)s 版重新发布为最新版本吗？",
     "Added": "新增", "Removed": "删除", "Changed": "修改", "Element": "元素", "Field": "属性", "Before": "修改前",
     "After": "修改后", "No differences in the process (layout changes are not listed).":
         "流程没有差异（仅布局移动不列出）。",
-    "Migrate running instances": "迁移运行中实例", "New diagram": "新建流程图", "Edit": "编辑",
+    "Migrate running instances": "迁移运行中实例", "Moved to version": "迁移到新版本", "New diagram": "新建流程图", "Edit": "编辑",
     "From version": "原版本", "To version": "新版本", "Choose two versions.": "请选择两个版本。",
     "Only process designers may do this.": "只有流程设计师可以执行此操作。",
+    "This name holds characters a diagram cannot store.": "名称包含流程图无法保存的字符。",
 })
+
+
+def _form_id(raw: str | None) -> int | None:
+    """A database id typed into a form or query (ASCII digits, 1 … 2**31-1); anything else is None."""
+    raw = (raw or "").strip()
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        return None
+    return int(raw) if 0 < int(raw) <= MAX_ID else None
 
 
 def _designer() -> None:
@@ -133,14 +143,16 @@ def versions(key: str):
 @login_required
 def rollback(key: str):
     _designer()
-    version = request.form.get("version", type=int)
+    version = _form_id(request.form.get("version"))
     errors: dict[str, str] = {}
     comment = text_field("comment", 500, errors)
-    if not version or version < 1 or errors:
+    if not version or errors:
         flash(_("Choose two versions.") if not version else "; ".join(errors.values()), "error")
         return redirect(url_for("processes.versions", key=key[:100]))
     raw_scope = request.form.get("sector_id", "")
-    scope = int(raw_scope) if raw_scope.isdigit() else design.home_scope(current_user)
+    scope = _form_id(raw_scope) if raw_scope else design.home_scope(current_user)
+    if scope is None and raw_scope:  # not a sector id (non-ASCII digits, beyond any id): no such sector
+        abort(404)
     try:
         definition = run_write(lambda: design.rollback(db(), current_user, key[:100], version, scope, comment))
     except DiagramError as exc:
@@ -159,8 +171,8 @@ def rollback(key: str):
 @processes_bp.get("/processes/compare")
 @login_required
 def compare():
-    older, newer = request.args.get("from", type=int), request.args.get("to", type=int)
-    if not older or not newer or older < 1 or newer < 1:
+    older, newer = _form_id(request.args.get("from")), _form_id(request.args.get("to"))
+    if not older or not newer:
         flash(_("Choose two versions."), "error")
         return redirect(request.referrer if request.referrer and request.referrer.startswith(request.host_url)
                         else url_for("processes.index"))
