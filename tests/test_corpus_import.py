@@ -4,8 +4,9 @@
    Camunda Eclipse plugin and the reference models) goes through POST /api/v1/drafts/import, 20 per request.
    Each is stored as a draft (201, a draft id, no 500); a file that cannot run says why, each problem naming
    an element, and a drawing starts with "not executable, because process '…' has isExecutable=…".
-   tests/test_deploy.py already pushes both corpora through deploy (deployed or refused, never a 500); this
-   file covers the draft path and the content of the lists.
+   tests/test_deploy.py already pushes both corpora through deploy (deployed or refused, never a 500), and
+   tests/test_browser_modeler.py renders every imported MIWG draft in the modeler (bpmn-js, chromium); this
+   file covers the draft import and the content of the problem lists.
 
 2. The spiff corpus run: each of the 75 .bpmn files of ../shared/corpus/spiff (written for SpiffWorkflow's
    own tests) is run with OUR engine by `engine.corpus_run.run_to_first_wait`: the hardened parser, our
