@@ -261,6 +261,11 @@ def _scope_filter(user: User):
     return (ProcessDefinition.sector_id.is_(None)) | (ProcessDefinition.sector_id == user.sector_id)
 
 
+def _instance_scope(user: User):
+    """Running counts: a sector's users count their sector's instances only (others' are not theirs to know)."""
+    return True if user.sector_id is None else ProcessInstance.sector_id == user.sector_id
+
+
 def current_processes(session: Session, user: User) -> list[dict]:
     """One row per (kind, key, scope): its newest version, how many versions, running instances of the key."""
     latest = (select(ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.sector_id,
@@ -268,7 +273,8 @@ def current_processes(session: Session, user: User) -> list[dict]:
               .where(_scope_filter(user)).group_by(ProcessDefinition.kind, ProcessDefinition.key,
                                                    ProcessDefinition.sector_id).subquery())
     running = (select(ProcessInstance.process_key, func.count().label("n"))
-               .where(ProcessInstance.status == "running").group_by(ProcessInstance.process_key).subquery())
+               .where(ProcessInstance.status == "running", _instance_scope(user))
+               .group_by(ProcessInstance.process_key).subquery())
     stmt = (select(ProcessDefinition, latest.c.versions, func.coalesce(running.c.n, 0))
             .join(latest, (latest.c.key == ProcessDefinition.key) & (latest.c.version == ProcessDefinition.version))
             .outerjoin(running, running.c.process_key == ProcessDefinition.key)
@@ -288,7 +294,8 @@ def _process_key(key: str) -> str:
 def versions(session: Session, user: User, key: str) -> list[dict]:
     _process_key(key)
     running = (select(ProcessInstance.definition_id, func.count().label("n"))
-               .where(ProcessInstance.status == "running").group_by(ProcessInstance.definition_id).subquery())
+               .where(ProcessInstance.status == "running", _instance_scope(user))
+               .group_by(ProcessInstance.definition_id).subquery())
     stmt = (select(ProcessDefinition, User.display_name, func.coalesce(running.c.n, 0))
             .outerjoin(User, User.id == ProcessDefinition.deployed_by)
             .outerjoin(running, running.c.definition_id == ProcessDefinition.id)

@@ -404,3 +404,23 @@ def test_modeler_page_data_cannot_close_its_script_tag(app, api, client):
     html = client.get(f"/modeler/drafts/{draft['id']}").get_data(as_text=True)
     data = re.search(r'<script type="application/json" id="modeler-data">(.*?)</script>', html, re.DOTALL).group(1)
     assert "<script>" not in data and "</script" not in data.lower()
+
+
+def test_running_counts_cover_the_own_sector_only(app, api):
+    """The process list and the versions list counted every sector's running instances: an S1 user learnt
+    how many quotes S2 had pending. Now S1 counts S1's, the group sees all."""
+    from tests.test_quote_approval import submit
+
+    submit(api, 5500, user="rep3")  # S2
+    s1 = sector_id(app, "S1")
+    with app.extensions["session_factory"]() as session:
+        mine = session.scalar(select(func.count()).select_from(ProcessInstance).where(
+            ProcessInstance.process_key == "quote_approval", ProcessInstance.status == "running",
+            ProcessInstance.sector_id == s1))
+        everyone = session.scalar(select(func.count()).select_from(ProcessInstance).where(
+            ProcessInstance.process_key == "quote_approval", ProcessInstance.status == "running"))
+    assert everyone > mine
+    assert current_quote_definition(api, "designer1")["running"] == mine
+    assert current_quote_definition(api, "admin")["running"] == everyone
+    versions = api.as_("designer1").get("/processes/quote_approval/versions").get_json()["items"]
+    assert sum(v["running"] for v in versions) == mine
