@@ -16,7 +16,7 @@ from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError
 from engine.sandbox import SandboxViolation, check_source
 from web.api import ApiError, api_bp, current_api_user, error, json_body, query_args, token_required
 from web.api import schemas as s
-from web.api.openapi import ID, PAGE, list_op, op, register
+from web.api.openapi import ID, PAGE, json_content, list_op, op, register
 from web.db import db
 from web.errors import run_write
 
@@ -357,6 +357,29 @@ def definition_xml(definition_id: int):
 
 
 DRAFT_ID = [{**ID, "name": "draft_id"}]
+# These answer 422 for bad input (errors name the field) or for a refused diagram (errors list the elements).
+DIAGRAM_422 = {"description": "invalid input, or the diagram was refused: each error names the field or element",
+               "content": {"application/json": {"schema": {"anyOf": [
+                   {"$ref": "#/components/schemas/ErrorResponse"},
+                   {"$ref": "#/components/schemas/DiagramErrorResponse"}]}}}}
+
+
+def _with_404(operation: dict) -> dict:
+    operation["responses"]["404"] = {"description": "no such process visible to you", **json_content("ErrorResponse")}
+    return operation
+
+
+def _no_content(operation: dict) -> dict:
+    operation["responses"]["204"] = {"description": "deleted"}
+    return operation
+
+
+def diagram_op(*args, **kwargs) -> dict:
+    operation = op(*args, **kwargs)
+    operation["responses"]["422"] = DIAGRAM_422
+    return operation
+
+
 register({
     "/design/catalog": {"get": op("What the modeler offers: roles, connectors, forms, decision tables (designers)",
                                   (200, "CatalogOut"), errors=(401, 403))},
@@ -364,7 +387,7 @@ register({
                                             (200, "CheckOut"), body="CheckIn", errors=(401, 403, 422))},
     "/drafts": {
         "get": list_op("Drafts of your design scope", "DraftOut", PAGE),
-        "post": op("Create a draft from XML, or from a published version to edit it", (201, "DraftOut"),
+        "post": diagram_op("Create a draft from XML, or from a published version to edit it", (201, "DraftOut"),
                    body="DraftIn", errors=(401, 403, 404, 422)),
     },
     "/drafts/import": {"post": op(
@@ -375,14 +398,13 @@ register({
     "/drafts/{draft_id}": {
         "parameters": DRAFT_ID,
         "get": op("A draft with its XML", (200, "DraftDetailOut"), errors=(401, 403, 404)),
-        "put": op("Save a draft (send lock_version; 409 if someone saved meanwhile)", (200, "DraftOut"),
+        "put": diagram_op("Save a draft (send lock_version; 409 if someone saved meanwhile)", (200, "DraftOut"),
                   body="DraftUpdateIn", errors=(401, 403, 404, 409, 422)),
-        "delete": {**op("Delete a draft", (204, "DraftOut"), errors=(401, 403, 404)),
-                   "responses": {"204": {"description": "deleted"}}},
+        "delete": _no_content(op("Delete a draft", (204, "DraftOut"), errors=(401, 403, 404))),
     },
     "/drafts/{draft_id}/validate": {"parameters": DRAFT_ID, "post": op(
         "Every problem of the draft, each naming its element", (200, "ValidationOut"), errors=(401, 403, 404))},
-    "/drafts/{draft_id}/publish": {"parameters": DRAFT_ID, "post": op(
+    "/drafts/{draft_id}/publish": {"parameters": DRAFT_ID, "post": diagram_op(
         "Publish the draft as the next version of its scope (running instances keep theirs)", (201, "DefinitionOut"),
         body="PublishIn", errors=(401, 403, 404, 409, 422))},
     "/processes": {"get": list_op("Processes and decision tables: the current version per scope", "ProcessOut", [])},
@@ -392,9 +414,9 @@ register({
                                              {"in": "query", "name": "to", "required": True,
                                               "schema": {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}}],
                                      errors=(401, 404, 422))},
-    "/processes/{key}/versions": {"parameters": [KEY], "get": list_op(
-        "Every version: who published it, when, from which version, running instances", "VersionOut", [])},
-    "/processes/{key}/rollback": {"parameters": [KEY], "post": op(
+    "/processes/{key}/versions": {"parameters": [KEY], "get": _with_404(list_op(
+        "Every version: who published it, when, from which version, running instances", "VersionOut", []))},
+    "/processes/{key}/rollback": {"parameters": [KEY], "post": diagram_op(
         "Publish an earlier version again as the newest", (201, "DefinitionOut"), body="RollbackIn",
         errors=(401, 403, 404, 422))},
     "/process-definitions/{definition_id}/xml": {"parameters": [{**ID, "name": "definition_id"}], "get": {
