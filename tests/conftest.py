@@ -24,6 +24,12 @@ from sqlalchemy.engine import make_url
 from models import clock
 from models.base import Base
 
+# The BPMN/DMN corpus (../shared/corpus beside the checkout, or $CRM_CORPUS): real files from other tools.
+CORPUS_DIR = next((p for p in (Path(os.environ.get("CRM_CORPUS", "")) if os.environ.get("CRM_CORPUS") else None,
+                               Path(__file__).resolve().parents[2] / "shared" / "corpus",
+                               Path("/work/shared/corpus")) if p is not None and p.is_dir()),
+                  Path(__file__).resolve().parents[2] / "shared" / "corpus")
+
 BACKEND = os.environ.get("TEST_DB", "sqlite")
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHROMIUM = "/usr/bin/chromium"

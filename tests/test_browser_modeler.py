@@ -19,6 +19,7 @@ from models.demo import DEMO_PASSWORD
 from models.org import Sector, User
 from models.process import ProcessDefinition, ProcessInstance
 from tests import test_browser_quote_chain as chain
+from tests.conftest import CORPUS_DIR
 from tests.test_quote_approval import decide, open_task, submit
 
 pytestmark = pytest.mark.browser
@@ -26,7 +27,7 @@ PHONE = chain.PHONE
 browser = chain.browser  # the module's chromium (fixture)
 users = chain.users  # one browser context per user, collecting JS errors and failed requests (fixture)
 
-MIWG = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "miwg"
+MIWG = CORPUS_DIR / "miwg"
 QUOTE_KEY = "quote_approval"
 OLD_CONDITION = 'decision == "approve" and discount < 0.5'
 NEW_CONDITION = 'decision == "approve" and discount < 0.6'

@@ -39,8 +39,9 @@ from engine import corpus_run, runtime
 from engine.errors import EngineError
 from models.org import ROLES, User
 from models.process import ProcessDraft, ProcessInstance
+from tests.conftest import CORPUS_DIR
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = CORPUS_DIR
 MIWG = sorted((CORPUS / "miwg").glob("*.bpmn")) if (CORPUS / "miwg").is_dir() else []
 SPIFF = sorted((CORPUS / "spiff").glob("*.bpmn")) if (CORPUS / "spiff").is_dir() else []
 BATCH = 20

@@ -29,8 +29,9 @@ from engine.definitions import WORKFLOWS_DIR, deploy
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError, diagram_text, parse_diagram_xml
 from models.audit import AuditLog
 from models.process import ProcessDefinition
+from tests.conftest import CORPUS_DIR
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS_DIR
 QUOTE_APPROVAL = (WORKFLOWS_DIR / "quote_approval.bpmn").read_text(encoding="utf-8")
 BPMN_NS = 'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
 SPIFF_NS = 'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"'

@@ -14,8 +14,9 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import safe_xml
 from engine.safe_xml import MAX_DIAGRAM_BYTES, DiagramError, parse_diagram_xml
+from tests.conftest import CORPUS_DIR
 
-CORPUS = Path("/work/shared/corpus")
+CORPUS = CORPUS_DIR
 BPMN_OPEN = '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
 BPMN_CLOSE = "</bpmn:definitions>"
 
