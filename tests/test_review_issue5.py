@@ -424,3 +424,29 @@ def test_running_counts_cover_the_own_sector_only(app, api):
     assert current_quote_definition(api, "admin")["running"] == everyone
     versions = api.as_("designer1").get("/processes/quote_approval/versions").get_json()["items"]
     assert sum(v["running"] for v in versions) == mine
+
+
+def test_publishing_a_draft_someone_saved_meanwhile_is_409_and_writes_nothing(app, api, monkeypatch):
+    """Two designers on one draft: B saves while A publishes the version A loaded. A's write of the draft hit
+    the lock_version check (StaleDataError) outside any handler: 500, now 409 with nothing written."""
+    import web.errors
+    from engine import design
+    from engine.errors import Conflict
+    from models.org import User
+
+    draft = open_draft(api, "designer1")
+    xml = api.as_("designer1").get(f"/drafts/{draft['id']}").get_json()["xml"]
+    with app.extensions["session_factory"]() as session:  # A's request
+        user = session.scalar(select(User).where(User.username == "designer1"))
+        loaded = session.get(ProcessDraft, draft["id"])
+        assert loaded.xml
+        session.commit()
+        assert save(api, draft, xml.replace(OLD_LIMIT, 'decision == "approve" and discount &lt; 0.55<', 1)
+                    ).status_code == 200  # B saves
+        before = counts(app)
+        monkeypatch.setattr(web.errors, "db", lambda: session)
+        with app.test_request_context(), pytest.raises(Conflict):
+            web.errors.run_write(lambda: design.publish_draft(session, user, draft["id"]))
+    assert counts(app) == before
+    again = api.as_("designer1").get(f"/drafts/{draft['id']}").get_json()
+    assert again["published_definition_id"] is None and again["lock_version"] == draft["lock_version"] + 1

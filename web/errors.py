@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import Conflict, EngineError, InvalidData
 from models.base import write_transaction
@@ -27,6 +28,9 @@ def run_write(operation: Callable[[], T]) -> T:
     except DataError as exc:  # a value the database refuses (out of range, NUL in text)
         session.rollback()
         raise InvalidData({"_input": ["a value is out of range or contains characters that are not allowed"]}) from exc
+    except StaleDataError as exc:  # a versioned row (a draft's lock_version) was saved by someone else meanwhile
+        session.rollback()
+        raise Conflict("someone else saved this meanwhile; reload it to see their changes") from exc
     except (OperationalError, IntegrityError) as exc:
         # lock timeout, serialization failure, or a unique key taken by a concurrent writer
         session.rollback()
