@@ -32,7 +32,7 @@ add_translations({
     "BPMN or DMN files drawn in other tools are stored as drafts; those that cannot run list why.":
         "从其他工具导入的 BPMN / DMN 文件保存为草稿；不能执行的会列出原因。",
     "Import": "导入", "Imported %(n)s file(s) as drafts.": "已导入 %(n)s 个文件为草稿。",
-    "Not stored": "未保存", "Decision tables": "决策表", "Process": "流程", "Kind": "类型",
+    "Not stored": "未保存", "Saved at": "保存时间", "Decision tables": "决策表", "Process": "流程", "Kind": "类型",
     "Published by": "发布人", "Version note": "版本说明", "Current": "当前版本", "Republishes version": "重新发布自版本",
     "Compare": "对比", "Compare versions": "版本对比", "Roll back to this version": "回滚到此版本",
     "Rolled back: version %(version)s is now current.": "已回滚：第 %(version)s 版现为当前版本。",
