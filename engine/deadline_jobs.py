@@ -18,7 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine.assignment import ROLE_ALSO
@@ -55,7 +55,9 @@ def _remind(session: Session, as_of: datetime) -> list[int]:
             update(HumanTask)
             .where(in_sector, HumanTask.status == "open", HumanTask.reminded_at.is_(None),
                    HumanTask.due_at.is_not(None), HumanTask.due_at > as_of,
-                   HumanTask.due_at <= as_of + timedelta(hours=hours))
+                   # the diagram's own reminder (remind_hours) where it set one, else the sector's setting
+                   or_(and_(HumanTask.remind_at.is_not(None), HumanTask.remind_at <= as_of),
+                       and_(HumanTask.remind_at.is_(None), HumanTask.due_at <= as_of + timedelta(hours=hours))))
             .values(reminded_at=as_of).returning(*_COLUMNS).execution_options(synchronize_session=False)
         ).all()
     holders = _grants(session, {r for row in rows for r in _task_roles(row.role_code)})

@@ -6,7 +6,7 @@ an `EngineError` so the caller can roll back and answer with its status code.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -263,6 +263,7 @@ def _sync_tasks(session: Session, instance: ProcessInstance, ready: list, actor_
             assignee_id=_explicit_assignee(spiff_task, props), due_at=_due_at(session, props, now),
             escalate_to=(props.get("escalate_to") or None),
         )
+        row.remind_at = _remind_at(props, row.due_at)
         session.add(row)
         _event(session, instance, actor_id, "task_created", row)
 
@@ -287,6 +288,14 @@ def _due_at(session: Session, props: dict, now: datetime) -> datetime | None:
     if not due_days.isdigit():
         return None
     return workcalendar.add_working_days(session, now, int(due_days))
+
+
+def _remind_at(props: dict, due_at: datetime | None) -> datetime | None:
+    """Property `remind_hours` = remind this many hours before the due date (else the sector's setting)."""
+    hours = str(props.get("remind_hours") or "")
+    if due_at is None or not hours.isdigit() or int(hours) > 24 * 365:
+        return None
+    return due_at - timedelta(hours=int(hours))
 
 
 def _event(session: Session, instance: ProcessInstance, actor_id: int | None, kind: str,

@@ -660,6 +660,21 @@ def check_designer_settings(root: etree._Element, process_ids: list[str],
                 props = {p.get("name"): p.get("value") for p in task.iterfind(
                     "bpmn:extensionElements/spiff:properties/spiff:property", NS)}
                 errors += form_builder.problems(tid, props)
+                errors += _number_properties(tid, props)
+    return errors
+
+
+# Task properties that count: name -> the largest sensible value (working days, hours).
+NUMBER_PROPERTIES = {"due_days": 365, "remind_hours": 24 * 365}
+
+
+def _number_properties(tid: str, props: dict) -> list[dict]:
+    errors = []
+    for name, limit in NUMBER_PROPERTIES.items():
+        value = (props.get(name) or "").strip()
+        if value and not (value.isascii() and value.isdigit() and int(value) <= limit):
+            errors.append({"element": tid, "message": f"property {name} must be a whole number from 0 to {limit}, "
+                                                      f"not '{_shown(value)}'"})
     return errors
 
 

@@ -107,6 +107,9 @@ class HumanTask(Base):
     # Due-date work (reminder before, escalation after); set by the deadline job, once each.
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # When the diagram sets the task's own reminder (property remind_hours): due_at minus those hours.
+    # NULL: the sector's setting task.remind_hours_before applies.
+    remind_at: Mapped[datetime | None]
     # "task" = a step of the diagram; "resubmit" = the step parked with the submitter after 驳回 to him.
     kind: Mapped[str] = mapped_column(String(20), default="task")
     # Role code that an overdue task escalates to (the user task's `escalate_to` property), if any.

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve the app on 127.0.0.1:$PORT")
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "5000")))
     serve.add_argument("--host", default="127.0.0.1")
-    dep = sub.add_parser("deploy", help="deploy a BPMN file as the next version")
+    dep = sub.add_parser("deploy", help="deploy a BPMN file (or a DMN decision table) as the next version")
     dep.add_argument("file", type=Path)
     jobs = sub.add_parser("jobs", help="background jobs").add_subparsers(dest="jobs_cmd", required=True)
     run_job = jobs.add_parser("run", help="run one job once, e.g. `crm jobs run public-pool --as-of 2027-03-01`")
@@ -171,7 +171,13 @@ def main(argv: list[str] | None = None) -> int:
 
         session = app.extensions["session_factory"]()
         try:
-            d = deploy(session, args.file.read_bytes(), filename=args.file.name, actor_id=None)
+            data = args.file.read_bytes()
+            if args.file.suffix.lower() == ".dmn":  # a decision table: its calling processes are republished
+                from engine.dmn import publish
+
+                d = publish(session, data, filename=args.file.name, actor_id=None)
+            else:
+                d = deploy(session, data, filename=args.file.name, actor_id=None)
             session.commit()
             print(f"deployed {d.key} version {d.version}")
         except DiagramError as exc:

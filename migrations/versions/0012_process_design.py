@@ -24,6 +24,8 @@ def upgrade() -> None:
                                     ['sector_id'], ['id'])
         batch_op.create_index('ix_process_definition_current', ['kind', 'key', 'sector_id', 'version'],
                               unique=False)
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('remind_at', sa.DateTime(), nullable=True))
     op.create_table('process_draft',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
@@ -57,6 +59,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('process_draft')
+    with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.drop_column('remind_at')
     with op.batch_alter_table('process_definition', schema=None) as batch_op:
         batch_op.drop_index('ix_process_definition_current')
         batch_op.drop_constraint(batch_op.f('fk_process_definition_sector_id_sector'), type_='foreignkey')
