@@ -364,8 +364,8 @@ DIAGRAM_422 = {"description": "invalid input, or the diagram was refused: each e
                    {"$ref": "#/components/schemas/DiagramErrorResponse"}]}}}}
 
 
-def _with_404(operation: dict) -> dict:
-    operation["responses"]["404"] = {"description": "no such process visible to you", **json_content("ErrorResponse")}
+def _also(operation: dict, status: int, description: str) -> dict:
+    operation["responses"][str(status)] = {"description": description, **json_content("ErrorResponse")}
     return operation
 
 
@@ -386,7 +386,7 @@ register({
     "/design/check-expression": {"post": op("Check a condition or script against the sandbox as the designer types",
                                             (200, "CheckOut"), body="CheckIn", errors=(401, 403, 422))},
     "/drafts": {
-        "get": list_op("Drafts of your design scope", "DraftOut", PAGE),
+        "get": _also(list_op("Drafts of your design scope", "DraftOut", PAGE), 403, "only process designers"),
         "post": diagram_op("Create a draft from XML, or from a published version to edit it", (201, "DraftOut"),
                    body="DraftIn", errors=(401, 403, 404, 422)),
     },
@@ -414,8 +414,9 @@ register({
                                              {"in": "query", "name": "to", "required": True,
                                               "schema": {"type": "integer", "minimum": 1, "maximum": s.MAX_ID}}],
                                      errors=(401, 404, 422))},
-    "/processes/{key}/versions": {"parameters": [KEY], "get": _with_404(list_op(
-        "Every version: who published it, when, from which version, running instances", "VersionOut", []))},
+    "/processes/{key}/versions": {"parameters": [KEY], "get": _also(list_op(
+        "Every version: who published it, when, from which version, running instances", "VersionOut", []),
+        404, "no such process visible to you")},
     "/processes/{key}/rollback": {"parameters": [KEY], "post": diagram_op(
         "Publish an earlier version again as the newest", (201, "DefinitionOut"), body="RollbackIn",
         errors=(401, 403, 404, 422))},
