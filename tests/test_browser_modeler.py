@@ -145,6 +145,14 @@ def test_Q1_designer_raises_the_manager_limit_in_the_modeler_new_quotes_follow_i
     page.get_by_role("link", name="查看版本记录").click()
     expect(page).to_have_url(re.compile(f"/processes/{QUOTE_KEY}/versions$"))
     expect(page.locator("main")).to_contain_text("Q1：部门经理审批限额放宽到6折")
+    # compare v1 → v2 side by side: both diagrams drawn, the changed flow marked and listed with its condition
+    page.get_by_role("button", name="版本对比").click()
+    expect(page).to_have_url(re.compile(r"/processes/compare\?"))
+    for side in ("#diagram-from", "#diagram-to"):
+        expect(page.locator(side)).to_have_attribute("data-rendered", "true")
+        expect(page.locator(f'{side} .djs-element.diff-changed[data-element-id="f_mgr_escalate"]')).to_have_count(1)
+    expect(page.locator("#changes")).to_contain_text("f_mgr_escalate")
+    expect(page.locator("#changes")).to_contain_text("discount < 0.6")
     assert_clean(users)
 
     s1 = sector_id(app, "S1")
