@@ -33,7 +33,10 @@ from typing import Any
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from engine import timer_values
 
 MAX_SOURCE_CHARS = 10_000
 MAX_AST_NODES = 2_000
@@ -548,6 +551,15 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 ConnectorCaller = Callable[[Any, str, dict], Any]
 
 
+def _check_timer_value(task: Any, expression: str, value: Any) -> None:
+    """A timer's value is bounded before SpiffWorkflow computes its deadline (engine/timer_values.py)."""
+    definition = getattr(getattr(task, "task_spec", None), "event_definition", None)
+    if isinstance(definition, TimerEventDefinition) and definition.expression == expression:
+        reason = timer_values.problem(timer_values.kind_of(definition), value)
+        if reason:
+            raise WorkflowTaskException(f"timer {task.task_spec.bpmn_id}: {reason}", task=task)
+
+
 class SandboxScriptEngine(PythonScriptEngine):
     """The only script engine workflows may run with.
 
@@ -573,7 +585,9 @@ class SandboxScriptEngine(PythonScriptEngine):
 
     def evaluate(self, task: Any, expression: str, external_context: dict | None = None) -> Any:
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            value = self.environment.evaluate(expression, task.data, external_context)
+            _check_timer_value(task, expression, value)
+            return value
         except SpiffWorkflowException as err:
             err.add_note(f"Error evaluating expression '{expression}'")
             raise

@@ -9,6 +9,7 @@ is looked for here first.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import re
 from collections import Counter, defaultdict
@@ -18,7 +19,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import connectors, form_builder
+from engine import connectors, form_builder, timer_values
 from engine.assignment import lane_role
 from engine.safe_xml import DMN_NAMESPACES, DiagramError
 from engine.sandbox import SandboxViolation, check_source
@@ -145,10 +146,23 @@ def check_expressions(root: etree._Element) -> list[dict]:
                                f"timer value {text} must be a Python expression: write it as a quoted string, "
                                f"\"{text}\""})
                 continue
-            errors += _check(text, mode, _owner_id(node))
+            found = _check(text, mode, _owner_id(node))
+            if not found and etree.QName(node).localname in TIMER_PLACES:
+                found = _timer_literal(etree.QName(node).localname, text, _owner_id(node))
+            errors += found
     for param in root.xpath(".//spiff:serviceTaskOperator/spiff:parameters/spiff:parameter", namespaces=NS):
         errors += _check(param.get("value", ""), "eval", _owner_id(param.getparent().getparent().getparent()))
     return errors
+
+
+def _timer_literal(kind: str, text: str, element: str) -> list[dict]:
+    """A timer written as a literal is checked now (a value from process data is checked when it is computed)."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return []
+    reason = timer_values.problem(kind, value)
+    return [{"element": element, "message": f"timer: {reason}"}] if reason else []
 
 
 def _check(text: str, mode: str, element: str) -> list[dict]:

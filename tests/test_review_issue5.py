@@ -450,3 +450,75 @@ def test_publishing_a_draft_someone_saved_meanwhile_is_409_and_writes_nothing(ap
     assert counts(app) == before
     again = api.as_("designer1").get(f"/drafts/{draft['id']}").get_json()
     assert again["published_definition_id"] is None and again["lock_version"] == draft["lock_version"] + 1
+
+
+# --- timers: a value SpiffWorkflow would loop over for ever is refused (review, High) ----------------------
+
+TIMER_DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="http://t">
+  <bpmn:process id="timer_bound" name="t" isExecutable="true">
+    <bpmn:laneSet id="lanes"><bpmn:lane id="l" name="dept_manager"><bpmn:flowNodeRef>ok</bpmn:flowNodeRef>
+    </bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="ok" name="审批"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:boundaryEvent id="late" attachedToRef="ok"><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="late_def"><bpmn:{kind}>{value}</bpmn:{kind}></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="ok" />
+    <bpmn:sequenceFlow id="f2" sourceRef="ok" targetRef="end" />
+    <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+@pytest.mark.parametrize("value", ['"P9999999999999Y"', '"P99999999D"', '"PT-5H"', '"garbage"', '"P101Y"', '""',
+                                   '"R999999999/PT1H"', '"R/2027-01-01T00:00:00Z/P9999999999Y"'])
+def test_timer_values_beyond_bounds_are_refused_at_publish(session, value):
+    """A literal timer value is parsed at publish: unparsable or longer than 100 years → refused naming the
+    boundary event (SpiffWorkflow would loop once per month of it when an instance reaches the timer)."""
+    from engine import definitions
+    from engine.safe_xml import DiagramError
+
+    with pytest.raises(DiagramError) as refused:
+        definitions.deploy(session, TIMER_DIAGRAM.format(value=value, kind="timeCycle" if value.startswith('"R') else "timeDuration").encode(), filename="t.bpmn", actor_id=None)
+    assert any(e["element"] == "late" for e in refused.value.errors), refused.value.errors
+
+
+@pytest.mark.parametrize("value", ['"P9999999999999Y"', "10**100", '"P" + "9" * 20 + "M"'])
+def test_timer_values_computed_at_run_time_are_bounded_by_the_sandbox(session, value):
+    """A timer value computed from data is checked when the sandbox evaluates it: the start is refused with a
+    ProcessError (422) naming the timer, in well under a second, instead of hanging the worker."""
+    import time
+
+    from sqlalchemy import select as _select
+
+    from engine import definitions, runtime
+    from engine.errors import EngineError
+    from models.org import User
+
+    expr = f"limit if False else {value}"  # not a literal: publish cannot know it
+    definitions.deploy(session, TIMER_DIAGRAM.format(value=expr, kind="timeDuration").encode(), filename="t.bpmn", actor_id=None)
+    session.commit()
+    rep1 = session.scalar(_select(User).where(User.username == "rep1"))
+    began = time.monotonic()
+    with pytest.raises(EngineError) as refused:
+        runtime.start_instance(session, "timer_bound", actor=rep1, data={"limit": 1}, sector_id=rep1.sector_id,
+                               department_id=rep1.department_id)
+    session.rollback()
+    assert time.monotonic() - began < 5
+    assert "late" in str(refused.value) and "timer" in str(refused.value)
+
+
+def test_ordinary_timers_still_publish_and_run(session):
+    from sqlalchemy import select as _select
+
+    from engine import definitions, runtime
+    from models.org import User
+
+    definitions.deploy(session, TIMER_DIAGRAM.format(value='"P3D"', kind="timeDuration").encode(), filename="t.bpmn", actor_id=None)
+    rep1 = session.scalar(_select(User).where(User.username == "rep1"))
+    instance = runtime.start_instance(session, "timer_bound", actor=rep1, data={}, sector_id=rep1.sector_id,
+                                      department_id=rep1.department_id)
+    assert instance.status == "running" and instance.next_timer_at is not None
