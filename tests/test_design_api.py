@@ -231,3 +231,11 @@ def test_pages_refuse_those_who_may_not(client, api):
     assert client.post("/processes/quote_approval/rollback", data={"version": "1"}).status_code == 403
     assert client.get("/processes/nope/versions").status_code == 404
     assert client.get("/processes/compare?from=1&to=999999").status_code == 404
+
+
+def test_import_page_refuses_more_files_than_it_takes_rather_than_dropping_some(client, app):
+    login(client, "designer1")
+    files = [(io.BytesIO(QUOTE_XML.encode()), f"q{i}.bpmn") for i in range(51)]
+    r = client.post("/processes/import", data={"files": files}, content_type="multipart/form-data")
+    assert r.status_code == 422 and "at most 50 files" in r.get_data(as_text=True)
+    assert counts(app)[1] == 0

@@ -110,9 +110,12 @@ def upload():
 def import_files():
     """Files from other tools become drafts (with their problems); unreadable files are listed, not stored."""
     _designer()
-    files = [f for f in request.files.getlist("files") if f.filename][:MAX_IMPORT_FILES]
+    files = [f for f in request.files.getlist("files") if f.filename]
     if not files:
         return _index(errors=[{"element": "files", "message": "choose one or more .bpmn or .dmn files"}], status=422)
+    if len(files) > MAX_IMPORT_FILES:  # say so rather than import some and drop the rest
+        return _index(errors=[{"element": "files", "message": f"at most {MAX_IMPORT_FILES} files at a time"}],
+                      status=422)
     results = []
     for file in files:
         data = file.read(MAX_DIAGRAM_BYTES + 1)
