@@ -2,7 +2,7 @@
 // and the toolbar (save / validate / publish) from common.js.
 (function () {
   'use strict';
-  const { data, L, api, setup } = window.ModelerCommon;
+  const { L, loadDraft, start } = window.ModelerCommon;
   const container = document.getElementById('canvas');
   if (!window.BpmnJS || !container) return;
 
@@ -72,31 +72,18 @@
   }
 
   async function load() {
-    const res = await api('GET', data.urls.draft);
-    if (res.status !== 200) {
-      container.dataset.error = res.body.message || String(res.status);
-      container.textContent = L('Could not load the diagram:') + ' ' + container.dataset.error;
-      return;
-    }
-    try {
-      const result = await modeler.importXML(res.body.xml);
+    const drawn = await loadDraft(container, async (xml) => {
+      const result = await modeler.importXML(xml);
       keepLoopVariables(result.warnings);
       container.dataset.warnings = String((result.warnings || []).length);
-    } catch (err) {
-      container.dataset.error = String(err && err.message ? err.message : err);
-      container.prepend(document.createTextNode(L('Could not load the diagram:') + ' ' + container.dataset.error));
-      return;
-    }
-    data.draft.lock_version = res.body.lock_version;
+    });
+    if (!drawn) return;
     modeler.get('canvas').zoom('fit-viewport', 'auto');
     dirty = false;
     panel.show(null);
     container.dataset.rendered = 'true';
   }
 
-  toolbar = setup(editor);
-  if (data.draft.problems && data.draft.problems.length) {
-    toolbar.showProblems(L('Problems (click one to select its element):'), data.draft.problems);
-  }
+  toolbar = start(editor);
   load();
 })();

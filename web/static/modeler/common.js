@@ -189,5 +189,34 @@
     return { say, showProblems, refreshDirty };
   }
 
-  window.ModelerCommon = { data, L, api, el, debounce, setup };
+  // Loads the draft into the editor: `importXml(xml)` draws it. On failure the canvas says why (and
+  // carries it in data-error for the tests); returns whether the diagram is on screen.
+  async function loadDraft(container, importXml) {
+    const res = await api('GET', data.urls.draft);
+    if (res.status !== 200) {
+      container.dataset.error = res.body.message || String(res.status);
+      container.textContent = L('Could not load the diagram:') + ' ' + container.dataset.error;
+      return false;
+    }
+    try {
+      await importXml(res.body.xml);
+    } catch (err) {
+      container.dataset.error = String(err && err.message ? err.message : err);
+      container.prepend(document.createTextNode(L('Could not load the diagram:') + ' ' + container.dataset.error));
+      return false;
+    }
+    data.draft.lock_version = res.body.lock_version;
+    return true;
+  }
+
+  // The toolbar for this editor, showing the problems the draft was saved with.
+  function start(editor) {
+    const toolbar = setup(editor);
+    if (data.draft.problems && data.draft.problems.length) {
+      toolbar.showProblems(L('Problems (click one to select its element):'), data.draft.problems);
+    }
+    return toolbar;
+  }
+
+  window.ModelerCommon = { data, L, api, el, debounce, setup, loadDraft, start };
 })();

@@ -2,7 +2,7 @@
 // toolbar (save / validate / publish) from common.js. Problems name DMN ids: a decision, a rule, an input…
 (function () {
   'use strict';
-  const { data, L, api, el, setup } = window.ModelerCommon;
+  const { L, el, loadDraft, start } = window.ModelerCommon;
   const container = document.getElementById('canvas');
   const viewsNav = document.getElementById('dmn-views');
   if (!window.DmnJS || !container) return;
@@ -94,31 +94,18 @@
   };
 
   async function load() {
-    const res = await api('GET', data.urls.draft);
-    if (res.status !== 200) {
-      container.dataset.error = res.body.message || String(res.status);
-      container.textContent = L('Could not load the diagram:') + ' ' + container.dataset.error;
-      return;
-    }
-    try {
-      await modeler.importXML(res.body.xml);
+    const drawn = await loadDraft(container, async (xml) => {
+      await modeler.importXML(xml);
       const table = modeler.getViews().find((v) => v.type === 'decisionTable');
       if (table && modeler.getActiveView() !== table) await modeler.open(table);
-    } catch (err) {
-      container.dataset.error = String(err && err.message ? err.message : err);
-      container.prepend(document.createTextNode(L('Could not load the diagram:') + ' ' + container.dataset.error));
-      return;
-    }
-    data.draft.lock_version = res.body.lock_version;
+    });
+    if (!drawn) return;
     dirty = false;
     hookViewer();
     renderViews();
     container.dataset.rendered = 'true';
   }
 
-  toolbar = setup(editor);
-  if (data.draft.problems && data.draft.problems.length) {
-    toolbar.showProblems(L('Problems (click one to select its element):'), data.draft.problems);
-  }
+  toolbar = start(editor);
   load();
 })();
