@@ -35,7 +35,10 @@ def occurred_value(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise Refused("a date and time like 2026-11-26 14:30", "occurred_at")
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01 with a positive offset falls before year 1 in UTC
+            raise Refused("cannot be before 2000-01-01", "occurred_at") from None
     if value > clock.now() + FUTURE_TOLERANCE:
         raise Refused("cannot be more than a day in the future", "occurred_at")
     if value < EARLIEST:

@@ -187,12 +187,14 @@ REGRESSIONS = [
     ("post", "/quotes", {"customer_id": 1, "list_amount": 10, "quote_amount": 1, "product": "\ud800"}, 422),
     ("post", "/tasks/1/complete", {"data": {"k" * 101: 1}}, 422),  # nested field errors in ErrorResponse
     ("post", "/tasks/1/complete", {"data": {"decision": "approve"}, "comment": "a\x00"}, 422),
+    # year 1 with a positive offset is before year 1 in UTC: OverflowError converting it
+    ("post", "/activities", {"kind": "call", "occurred_at": "0001-01-01T00:00:00+00:01", "subject": "0"}, 422),
 ]
 
 
 @pytest.mark.parametrize("method, path, body, status", REGRESSIONS,
                          ids=["token-nul", "token-surrogate", "quote-nul", "quote-surrogate", "nested-error",
-                              "comment-nul"])
+                              "comment-nul", "activity-year-1-offset"])
 def test_inputs_that_used_to_fail(fuzz_app, method, path, body, status):
     client = fuzz_app.test_client()
     r = getattr(client, method)(f"/api/v1{path}", json=body, headers={"Authorization": f"Bearer {TOKENS['rep1']}"})
