@@ -146,7 +146,8 @@ def create_draft(session: Session, user: User, data: bytes | None, *, filename: 
     analysis = analyse(session, data, filename or "diagram.bpmn", scope)
     now = clock.now()
     draft = ProcessDraft(sector_id=scope, base_definition_id=base.id if base else None, source=source,
-                         filename=_clean_filename(filename, analysis.kind), created_by=user.id, created_at=now,
+                         filename=definitions.clean_filename(
+                             filename or "", "decision.dmn" if analysis.kind == "dmn" else "diagram.bpmn"), created_by=user.id, created_at=now,
                          updated_by=user.id, updated_at=now)
     _apply(draft, data, analysis)
     session.add(draft)
@@ -393,10 +394,6 @@ def _extensions(ext: etree._Element) -> dict:
             out[local] = (node.text or "").strip()
     return out
 
-
-def _clean_filename(filename: str, kind: str) -> str:
-    cleaned = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()
-    return (cleaned or ("decision.dmn" if kind == "dmn" else "diagram.bpmn"))[:200]
 
 
 def catalog(session: Session, user: User) -> dict:
