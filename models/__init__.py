@@ -22,5 +22,6 @@ from models import (  # noqa: F401
     workcalendar,
 )
 from models.base import Base
+from models.reports import records as report_records  # noqa: F401
 
 __all__ = ["Base"]

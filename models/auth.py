@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from models import audit, clock
 from models.base import Base
 from models.org import User
+from models.reports.records import LoginEvent
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the user does not exist, so timing does not reveal usernames.
@@ -71,6 +72,7 @@ def authenticate(
     session.add(LoginAttempt(username=username[:80], ip=ip[:64], at=clock.now(), success=ok))
     if ok:
         user.last_login_at = clock.now()
+        session.add(LoginEvent(user_id=user.id, sector_id=user.sector_id, at=user.last_login_at))  # A3
         audit.record(session, actor_id=user.id, action="login", entity_type="user", entity_id=user.id,
                      sector_id=user.sector_id)
     return user if ok else None

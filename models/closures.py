@@ -27,6 +27,7 @@ from models.errors import DomainError
 from models.flags import Flag
 from models.leads import NotAllowed
 from models.org import User
+from models.reports.records import record_stage_move
 from models.sales import Opportunity
 from models.stages import stage_of
 
@@ -200,7 +201,9 @@ def reopen(session: Session, user: User, opportunity_id: int, stage_code: Any) -
     if stage is None or stage.outcome is not None:
         raise ClosureError(422, "an open stage of the sector", "stage_code")
     before = {"stage_code": opp.stage_code, "status": opp.status}
+    old = stage_of(session, opp.sector_id, opp.stage_code)
     opp.stage_code, opp.win_probability, opp.status, opp.closed_at = stage.code, stage.probability, "open", None
+    record_stage_move(session, opp, old, stage, user.id)
     opp.updated_at = clock.now()
     closure.status = "reopened"
     audit.record(session, actor_id=user.id, action="opportunity.reopen", entity_type="opportunity", entity_id=opp.id,

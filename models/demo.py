@@ -199,7 +199,8 @@ def _load_sales_demo(session: Session, users: dict[str, User]) -> None:
         opp = Opportunity(sector_id=customer.sector_id, department_id=rep.department_id, owner_id=rep.id,
                           customer_id=customer.id, name=name, stage_code=stage.code, amount=Decimal(amount),
                           win_probability=stage.probability, expected_sign_date=sign_date, competitors=competitors,
-                          status="open", created_by=rep.id, last_activity_at=now if name in active else None)
+                          status="open", created_by=rep.id, last_activity_at=now if name in active else None,
+                          furthest_position=stage.position if stage.outcome != "lost" else None)
         session.add(opp)
         session.flush()
         session.add(SignDateChange(opportunity_id=opp.id, old_date=None, new_date=sign_date, changed_by=rep.id,

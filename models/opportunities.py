@@ -20,6 +20,7 @@ from models import access, audit, clock, closures
 from models.crm import Customer
 from models.leads import Conflict, NotAllowed, NotVisible, Refused, clean_text
 from models.org import User
+from models.reports.records import record_stage_move
 from models.sales import Lead, Opportunity, OpportunityStage, SignDateChange
 from models.stages import stage_of, stages_for
 
@@ -164,6 +165,7 @@ def create_opportunity(session: Session, user: User, data: dict[str, Any]) -> Op
     _apply_stage(opp, stage)
     session.add(opp)
     session.flush()
+    record_stage_move(session, opp, None, stage, user.id)
     _sign_date_change(session, opp, sign_date, user)
     session.flush()
     audit.record(session, actor_id=user.id, action="opportunity.create", entity_type="opportunity",
@@ -197,7 +199,9 @@ def update_opportunity(session: Session, user: User, opportunity_id: int, data: 
     if "stage_code" in data:
         stage = _stage(session, opp.sector_id, data.get("stage_code"))
         if stage.code != opp.stage_code:
+            old = stage_of(session, opp.sector_id, opp.stage_code)
             _apply_stage(opp, stage)
+            record_stage_move(session, opp, old, stage, user.id)
     if "expected_sign_date" in data:
         _sign_date_change(session, opp, date_value(data.get("expected_sign_date"), "expected_sign_date"), user)
     after = snapshot(opp)

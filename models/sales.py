@@ -92,6 +92,8 @@ class Opportunity(Base):
     status: Mapped[str] = mapped_column(String(10), default="open")
     closed_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime | None]
+    # funnel conversion (A2): the furthest open or won stage position it ever reached
+    furthest_position: Mapped[int | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

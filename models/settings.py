@@ -28,6 +28,20 @@ DEFAULTS: dict[str, Any] = {
     "task.remind_hours_before": 24,      # a task due within this many hours reminds whoever can act
     "account.submit_working_days": 1,    # O5 account changes submitted within this many working days
     "special_price.maintained_days": 90,  # U6 an agent's / JV's customer records maintained within this many days
+    "ranking.min_new_customers": 20,     # P1 entry threshold: new customers in the month …
+    "ranking.min_new_opportunities": 5,  # … and new opportunities
+    "ranking.weights": {                 # P1 score weights (each figure relative to the month's best)
+        "new_customers": 15, "new_opportunities": 15, "phone_visits": 10,
+        "customer_value": 25, "opportunity_value": 20, "stage_advances": 15},
+    "ranking.top_n": 3,                  # P2 routing priority: top 3 reps …
+    "ranking.agent_top_n": 10,           # … top 10 agents
+    "ranking.bottom_n": 3,               # P2 the bottom 3 reps …
+    "ranking.agent_bottom_n": 10,        # … bottom 10 agents …
+    "ranking.bottom_months": 3,          # … this many months in a row lose lead rights
+    "ranking.presales_n": 5,             # P4 top 5 reps by value get presales priority …
+    "ranking.agent_presales_n": 10,      # … top 10 agents
+    "login.alert_days": 14,              # U1 not logged in this many days: flagged to manager and sales management
+    "login.travel_days": 3,              # U1 traveling staff log in at least every 3 days
 }
 
 

@@ -26,6 +26,8 @@ ALLOWED = {
     "dmn-js-boxed-expression.css": "dmn-js/dist/assets/dmn-js-boxed-expression.css",
     "dmn-js-boxed-expression-controls.css": "dmn-js/dist/assets/dmn-js-boxed-expression-controls.css",
     "dmn-font.css": "dmn-js/dist/assets/dmn-font/css/dmn-embedded.css",
+    # report charts (web/reports.py): Apache ECharts (UMD, global echarts)
+    "echarts.js": "echarts/dist/echarts.min.js",
 }
 
 
