@@ -67,7 +67,6 @@ class ReportMonthStat(Base):
     activities: Mapped[int] = mapped_column(default=0)
     opportunity_activities: Mapped[int] = mapped_column(default=0)
     stage_advances: Mapped[int] = mapped_column(default=0)
-    customer_value: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))
     opportunity_value: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))
     contract_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))
     collected: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))

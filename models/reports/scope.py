@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, select, true
 from sqlalchemy.orm import Session
@@ -159,3 +159,18 @@ def next_month(month: date) -> date:
 def add_months(month: date, n: int) -> date:
     index = month.year * 12 + month.month - 1 + n
     return date(index // 12, index % 12 + 1, 1)
+
+
+# Months are Beijing-time months (the group works in UTC+8); timestamps are stored as naive UTC.
+LOCAL_OFFSET = timedelta(hours=8)
+
+
+def month_bounds(month: date) -> tuple[datetime, datetime]:
+    """The month as a naive-UTC half-open range [start, end) of Beijing-time midnights."""
+    start = datetime(month.year, month.month, 1) - LOCAL_OFFSET
+    return start, datetime.combine(next_month(month), datetime.min.time()) - LOCAL_OFFSET
+
+
+def local_today(now: datetime) -> date:
+    """Today's date in Beijing time for a naive-UTC `now`."""
+    return (now + LOCAL_OFFSET).date()
