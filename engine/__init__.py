@@ -13,4 +13,5 @@ from engine import (  # noqa: F401
     order_flows,
     pool_jobs,
     timers,
+    usage_jobs,
 )

@@ -33,6 +33,8 @@ SCHEDULE: dict[str, float] = {
     "public-pool": 24 * 3600,
     "activity-flags": 24 * 3600,
     "closure-flags": 3600,  # F2: closures past their one-working-day limit
+    "login-watch": 24 * 3600,  # U1: users not logging in, to their managers and sales management
+    "manager-digest": 24 * 3600,  # U2: department managers' daily digest (working days)
 }
 OFF_VALUES = ("0", "off", "false", "no", "disabled")
 
