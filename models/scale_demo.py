@@ -4,32 +4,45 @@ Needs the demo organisation (`crm setup`); refuses clearly otherwise. Per custom
 company name (city + 字号 + industry + form, unique per sector after normalisation, also against
 what the database already holds), a valid unified social credit code for ~60 %, 1–3 contacts,
 ~0.3 opportunities across the sector's stages, ~2 activities over the last 12 months with
-`last_contact_at` the latest of them. Owners are the demo sales reps; ~10 % sit in the public pool.
+`last_contact_at` the latest of them (both per-customer means are options: the report bench uses 1.0 and
+5.0). Owners are the demo sales reps; ~10 % sit in the public pool.
 Owned customers were last contacted within about the pool limit (the state the daily sweep leaves:
 ~3 % are due), so the 30/60-day warnings and the sweep see realistic shares.
 
+What the reports read comes along (A2, A3, P1): each opportunity's stage moves (created at a first open
+stage, then a few forward moves up to its stage; a lost one moved forward to a random open stage, then to
+lost) with `furthest_position` the furthest open/won stage reached; a signed contract for ~20 % of the won
+opportunities (signed on the day it was won) with 0–3 collections received since; and, once per database,
+daily-ish logins of every active user over the last year. Those rows draw from a second random stream, so
+the customers, contacts, opportunities and activities of a given seed are the same as before they existed.
+
 Rows are written set-based from lists of dicts, `CHUNK` customers at a time (customers, then their
-contacts, opportunities and activities: one INSERT each, `models.data_import.bulk_insert`: unnest
+contacts, opportunities, activities, stage moves, contracts and collections: one INSERT each, `models.data_import.bulk_insert`: unnest
 arrays on PostgreSQL with ids reserved from the sequence, Core `insert()` executemany elsewhere), one
 commit per chunk, and `progress(done, total)` after each. Deterministic for a given seed.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ARRAY, String, any_, cast, func, select
+from sqlalchemy import ARRAY, String, any_, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import audit, clock
+from models.contracts import Contract
 from models.crm import Contact, Customer
 from models.customer_rules import pinyin_initials, with_check_character
 from models.data_import import copy_rows, insert_returning_ids
 from models.normalize import normalize_name
 from models.org import Sector, User, UserRole
+from models.receivables import Collection
+from models.reports.records import LoginEvent, OpportunityStageChange
+from models.reports.scope import LOCAL_OFFSET
 from models.sales import ACTIVITY_KINDS, DEFAULT_STAGES, Activity, Opportunity, OpportunityStage
 
 CHUNK = 5_000
@@ -37,7 +50,10 @@ DEMO_SECTORS = ("S1", "S2")
 POOL_SHARE = 0.10
 CREDIT_CODE_SHARE = 0.60
 OPPORTUNITIES_PER_CUSTOMER = 0.3
-MAX_ACTIVITIES = 4  # 0…4, uniform: 2 per customer on average
+ACTIVITIES_PER_CUSTOMER = 2.0  # 0…4, uniform
+MAX_PER_CUSTOMER = 50.0
+CONTRACT_SHARE = 0.20  # of the won opportunities
+LOGIN_DAYS = 365
 HISTORY_DAYS = 365
 POOL_DAYS = 90            # the default public-pool limit (customer.pool_days)
 LAST_CONTACT_DAYS = 93    # owned customers: last contact 0…93 days ago (~3 % due for the sweep)
@@ -135,12 +151,17 @@ def _person(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2, 2))))
 
 
-def _stages(session: Session, sector_id: int) -> list[tuple[str, int, str | None]]:
-    rows = list(session.execute(select(OpportunityStage.code, OpportunityStage.probability, OpportunityStage.outcome)
+Stage = tuple[str, int, str | None, int]  # code, win probability, outcome, position
+
+
+def _stages(session: Session, sector_id: int) -> list[Stage]:
+    rows = list(session.execute(select(OpportunityStage.code, OpportunityStage.probability, OpportunityStage.outcome,
+                                       OpportunityStage.position)
                                 .where(OpportunityStage.sector_id == sector_id).order_by(OpportunityStage.position)))
     if rows:
-        return [(c, p, o) for c, p, o in rows]
-    return [(code, prob, {"won": "won", "lost": "lost"}.get(code)) for code, _zh, _en, prob in DEFAULT_STAGES]
+        return [(c, p, o, pos) for c, p, o, pos in rows]
+    return [(code, prob, {"won": "won", "lost": "lost"}.get(code), (i + 1) * 10)
+            for i, (code, _zh, _en, prob) in enumerate(DEFAULT_STAGES)]
 
 
 def _reps(session: Session) -> list[tuple[int, int, int | None]]:
@@ -168,11 +189,124 @@ def _taken(session: Session, sector_ids: set[int], names: list[str], codes: list
     return taken_names, taken_codes
 
 
+def _count(rng: random.Random, mean: float) -> int:
+    """A per-customer count with the given mean: 0 or 1 below a mean of 1, else uniform over 0…2·mean (a mix of
+    the two nearest whole ranges when 2·mean is not whole)."""
+    if mean < 1:
+        return int(rng.random() < mean)
+    top = 2 * mean
+    high = math.floor(top)
+    if top != high and rng.random() < top - high:
+        high += 1
+    return rng.randint(0, high)
+
+
+def _funnel(rng: random.Random, stages: list[Stage], stage: Stage, opened: datetime, last: datetime
+            ) -> tuple[int, list[tuple[str | None, str, bool, datetime]]]:
+    """(furthest position, stage moves) of an opportunity now at `stage`: created at one of the first two open
+    stages, a few forward moves up to its stage (won: from the second half of the open stages; lost: to a random
+    open stage, then lost, which is not progress). Moves lie in [opened, last]; a closed one's last is at `last`."""
+    open_stages = [s for s in stages if s[2] is None]
+    code, _probability, outcome, position = stage
+    if outcome is None:
+        end = next(i for i, s in enumerate(open_stages) if s[0] == code)
+    elif outcome == "won":
+        end = rng.randint(len(open_stages) // 2, len(open_stages) - 1)
+    else:
+        end = rng.randrange(len(open_stages))
+    start = rng.randint(0, min(end, 1))
+    inner = range(start + 1, end)
+    path = [start, *sorted(rng.sample(inner, min(len(inner), rng.randint(0, 2)))), *([end] if end > start else [])]
+    codes = [open_stages[i][0] for i in path]
+    moves: list[tuple[str | None, str, bool]] = [(None, codes[0], False)]
+    moves += [(a, b, True) for a, b in itertools.pairwise(codes)]
+    if outcome:
+        moves.append((codes[-1], code, outcome == "won"))
+    span = max((last - opened).total_seconds(), 0)
+    times = [opened] + sorted((opened + timedelta(seconds=rng.uniform(0, span))).replace(microsecond=0)
+                              for _ in moves[1:])
+    if outcome:
+        times[-1] = last
+    furthest = position if outcome == "won" else open_stages[end][3]
+    return furthest, [(*m, at) for m, at in zip(moves, times, strict=True)]
+
+
+def _contract(rng: random.Random, opp: dict, opp_id: int) -> dict:
+    """A signed contract for a won opportunity, signed on the (Beijing) day it was won."""
+    won = opp["closed_at"]
+    discount = Decimal(rng.choice(("1.000000", "0.950000", "0.900000", "0.850000", "0.800000")))
+    created = (won - timedelta(days=rng.uniform(1, 10))).replace(microsecond=0)
+    return {
+        "number": f"HT-D{opp_id:010d}", "sector_id": opp["sector_id"], "department_id": opp["department_id"],
+        "customer_id": opp["customer_id"], "opportunity_id": opp_id, "quote_id": None, "owner_id": opp["owner_id"],
+        "title": opp["name"], "kind": "product", "template": "standard", "list_amount": opp["amount"],
+        "amount": (opp["amount"] * discount).quantize(Decimal("0.01")), "discount": discount, "currency": "CNY",
+        "terms": None, "status": "signed", "process_instance_id": None, "signed_on": local_date(won),
+        "created_at": created, "submitted_at": created, "decided_at": won, "version": 1,
+        "signed_by": opp["owner_id"], "updated_at": won}
+
+
+INSTALMENTS = (Decimal("0.30"), Decimal("0.60"), Decimal("0.10"))
+
+
+def _collections(rng: random.Random, contract: dict, contract_id: int, today: date) -> list[dict]:
+    """0–3 instalments (30 %, 60 %, 10 %) received between the signing day and today."""
+    n = rng.choice((0, 1, 1, 2, 3))
+    days = (today - contract["signed_on"]).days
+    dates = sorted(contract["signed_on"] + timedelta(days=rng.randint(0, max(days, 0))) for _ in range(n))
+    return [{"contract_id": contract_id, "invoice_id": None, "sector_id": contract["sector_id"],
+             "department_id": contract["department_id"], "amount": (contract["amount"] * share).quantize(
+                 Decimal("0.01")), "received_on": on, "note": None, "created_by": None,
+             "created_at": datetime.combine(on, time(10)) - LOCAL_OFFSET}
+            for share, on in zip(INSTALMENTS, dates, strict=False)]
+
+
+def local_date(at: datetime) -> date:
+    """The Beijing-time date of a naive-UTC timestamp."""
+    return (at + LOCAL_OFFSET).date()
+
+
+def _logins(session: Session, rng: random.Random, now: datetime) -> int:
+    """A year of logins of every active user (workdays mostly, 1–2 a day, each user with his own habit), once
+    per database: users who already logged in before the last two days keep their history."""
+    known = set(session.scalars(select(LoginEvent.user_id).where(LoginEvent.at < now - timedelta(days=2))
+                                .distinct()))
+    users = [(u, s) for u, s in session.execute(select(User.id, User.sector_id).where(User.status == "active")
+                                                .order_by(User.id)) if u not in known]
+    today = local_date(now)
+    rows: list[dict] = []
+    for user_id, sector_id in users:
+        keen = rng.uniform(0.55, 0.95)
+        latest = None
+        for back in range(LOGIN_DAYS, 0, -1):
+            day = today - timedelta(days=back)
+            if rng.random() >= (keen if day.weekday() < 5 else 0.05):
+                continue
+            for _ in range(rng.choice((1, 1, 2))):
+                latest = (datetime.combine(day, time(8)) - LOCAL_OFFSET
+                          + timedelta(seconds=rng.randrange(11 * 3600)))
+                rows.append({"user_id": user_id, "sector_id": sector_id, "at": latest})
+        if latest is not None:
+            session.execute(update(User).where(User.id == user_id, or_(User.last_login_at.is_(None),
+                                                                       User.last_login_at < latest))
+                            .values(last_login_at=latest))
+    rows.sort(key=lambda r: r["at"])
+    copy_rows(session, LoginEvent.__table__, rows)
+    return len(rows)
+
+
 def generate(session: Session, customers: int, progress: Callable[[int, int], None] | None = None,
-             *, seed: int = 20261126) -> dict:
-    """Generate `customers` customers with their records into the session's database; commits per chunk."""
+             *, seed: int = 20261126, opportunities_per_customer: float = OPPORTUNITIES_PER_CUSTOMER,
+             activities_per_customer: float = ACTIVITIES_PER_CUSTOMER) -> dict:
+    """Generate `customers` customers with their records into the session's database; commits per chunk.
+
+    `opportunities_per_customer` and `activities_per_customer` are means (0…50)."""
     if customers < 1:
         raise SetupMissing("--scale must be at least 1")
+    for name, value in (("--opportunities-per-customer", opportunities_per_customer),
+                        ("--activities-per-customer", activities_per_customer)):
+        if not 0 <= value <= MAX_PER_CUSTOMER:
+            raise SetupMissing(f"{name} must be between 0 and {MAX_PER_CUSTOMER:g}")
     reps = _reps(session)
     if not reps:
         raise SetupMissing("no demo organisation in this database (sectors S1/S2 with sales reps): "
@@ -180,12 +314,14 @@ def generate(session: Session, customers: int, progress: Callable[[int, int], No
     sector_ids = {s for _u, s, _d in reps}
     stages = {s: _stages(session, s) for s in sector_ids}
     rng = random.Random(seed)
+    rng2 = random.Random(seed + 1)  # the report rows: the main stream stays what it was before them
     now = clock.now().replace(microsecond=0)
     today = now.date()
     start_index = int(session.scalar(select(func.coalesce(func.max(Customer.id), 0)))) + 1
+    totals = {"customers": 0, "contacts": 0, "opportunities": 0, "activities": 0, "stage_changes": 0,
+              "contracts": 0, "collections": 0, "login_events": _logins(session, rng2, now)}
     session.commit()
 
-    totals = {"customers": 0, "contacts": 0, "opportunities": 0, "activities": 0}
     next_index = start_index
     while totals["customers"] < customers:
         want = min(CHUNK, customers - totals["customers"])
@@ -204,7 +340,7 @@ def generate(session: Session, customers: int, progress: Callable[[int, int], No
                 continue
             owner_id, sector_id, dept_id = rng.choice(reps)
             in_pool = rng.random() < POOL_SHARE
-            n_acts = rng.randint(0, MAX_ACTIVITIES)
+            n_acts = _count(rng, activities_per_customer)
             # T1/T2 as the daily sweep leaves them: an owned customer was last contacted within about the
             # pool limit (a few are just past it and due for the next sweep); a pool customer long ago.
             latest_days = rng.uniform(0, LAST_CONTACT_DAYS) if not in_pool else rng.uniform(POOL_DAYS, HISTORY_DAYS)
@@ -235,7 +371,7 @@ def generate(session: Session, customers: int, progress: Callable[[int, int], No
         if not customer_rows:
             continue
         ids = insert_returning_ids(session, Customer.__table__, customer_rows, copy=True)
-        contacts, opportunities, opp_plans = [], [], []
+        contacts, opportunities, funnels, opp_plans = [], [], [], []
         for cid, row_, (owner_id, sector_id, dept_id, acts) in zip(ids, customer_rows, plans, strict=True):
             for k in range(rng.choices((1, 2, 3), (50, 35, 15))[0]):
                 contacts.append({
@@ -243,42 +379,64 @@ def generate(session: Session, customers: int, progress: Callable[[int, int], No
                     "phone": row_["phone"] if k == 0 else None, "mobile": _mobile(rng), "email": None,
                     "is_primary": k == 0, "created_by": owner_id, "created_at": row_["created_at"],
                     "updated_at": row_["created_at"]})
-            if rng.random() < OPPORTUNITIES_PER_CUSTOMER:
-                code, probability, outcome = rng.choice(stages[sector_id])
-                opened = row_["created_at"] + timedelta(days=rng.uniform(0, 30))
-                linked = acts[-1] if acts else None
+            mine = []
+            for j in range(_count(rng, opportunities_per_customer)):
+                stage = rng.choice(stages[sector_id])
+                code, probability, outcome, _position = stage
+                opened = min(row_["created_at"] + timedelta(days=rng.uniform(0, 30)), now).replace(microsecond=0)
+                # the j-th opportunity is the one the j-th latest activity was about
+                linked = acts[-1 - j] if j < len(acts) else None
+                closed = None
+                if outcome:
+                    closed = linked if linked and linked >= opened else (
+                        opened + (now - opened) * rng2.random()).replace(microsecond=0)
                 opportunities.append({
                     "sector_id": sector_id, "department_id": dept_id, "owner_id": owner_id, "customer_id": cid,
                     "name": f"{row_['name'][:-4]} · {rng.choice(OPP_PRODUCTS)}", "stage_code": code,
                     "amount": Decimal(rng.randrange(500, 50_000) * 100), "win_probability": probability,
                     "expected_sign_date": today + timedelta(days=rng.randint(-90, 180)),
                     "competitors": rng.sample(["用友", "金蝶", "浪潮", "SAP", "Oracle", "鼎捷"], rng.randint(0, 2)),
-                    "status": outcome or "open", "closed_at": linked if outcome else None,
-                    "last_activity_at": linked, "created_by": owner_id, "created_at": opened.replace(microsecond=0),
-                    "updated_at": (linked or opened).replace(microsecond=0), "version": 1})
-                opp_plans.append(len(opportunities) - 1)
-            else:
-                opp_plans.append(None)
+                    "status": outcome or "open", "closed_at": closed, "last_activity_at": linked,
+                    "created_by": owner_id, "created_at": opened,
+                    "updated_at": max(linked or opened, closed or opened), "version": 1})
+                furthest, moves = _funnel(rng2, stages[sector_id], stage, opened, closed or now)
+                opportunities[-1]["furthest_position"] = furthest
+                funnels.append(moves)
+                mine.append(len(opportunities) - 1)
+            opp_plans.append(mine)
         copy_rows(session, Contact.__table__, contacts)
         opp_ids = insert_returning_ids(session, Opportunity.__table__, opportunities, copy=True)
         activities = []
-        for cid, (owner_id, sector_id, _dept, acts), opp_pos in zip(ids, plans, opp_plans, strict=True):
+        for cid, (owner_id, sector_id, _dept, acts), mine in zip(ids, plans, opp_plans, strict=True):
             for k, at in enumerate(acts):
                 kind = rng.choice(ACTIVITY_KINDS)
+                j = len(acts) - 1 - k  # the latest activities are about the customer's opportunities
                 activities.append({
                     "sector_id": sector_id, "owner_id": owner_id, "kind": kind, "subject": rng.choice(SUBJECTS[kind]),
                     "notes": None, "occurred_at": at, "customer_id": cid, "lead_id": None,
-                    "opportunity_id": opp_ids[opp_pos] if opp_pos is not None and k == len(acts) - 1 else None,
-                    "created_at": at})
+                    "opportunity_id": opp_ids[mine[j]] if j < len(mine) else None, "created_at": at})
         copy_rows(session, Activity.__table__, activities)
+        changes, contracts = [], []
+        for opp_id, opp, moves in zip(opp_ids, opportunities, funnels, strict=True):
+            changes += [{"opportunity_id": opp_id, "sector_id": opp["sector_id"], "owner_id": opp["owner_id"],
+                         "from_code": a, "to_code": b, "forward": fwd, "changed_by": opp["owner_id"],
+                         "changed_at": at} for a, b, fwd, at in moves]
+            if opp["status"] == "won" and rng2.random() < CONTRACT_SHARE:
+                contracts.append(_contract(rng2, opp, opp_id))
+        copy_rows(session, OpportunityStageChange.__table__, changes)
+        contract_ids = insert_returning_ids(session, Contract.__table__, contracts, copy=True)
+        collections = [c for cid, con in zip(contract_ids, contracts, strict=True)
+                       for c in _collections(rng2, con, cid, today)]
+        copy_rows(session, Collection.__table__, collections)
         session.commit()
-        totals["customers"] += len(ids)
-        totals["contacts"] += len(contacts)
-        totals["opportunities"] += len(opportunities)
-        totals["activities"] += len(activities)
+        for key, rows in (("customers", ids), ("contacts", contacts), ("opportunities", opportunities),
+                          ("activities", activities), ("stage_changes", changes), ("contracts", contracts),
+                          ("collections", collections)):
+            totals[key] += len(rows)
         if progress:
             progress(totals["customers"], customers)
     audit.record(session, actor_id=None, action="demo.scale", entity_type="database", entity_id="demo",
-                 after={**totals, "seed": seed})
+                 after={**totals, "seed": seed, "opportunities_per_customer": opportunities_per_customer,
+                        "activities_per_customer": activities_per_customer})
     session.commit()
     return totals

@@ -124,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("beat", help="run Celery beat, which sends the jobs on schedule (exactly one per site)")
     demo = sub.add_parser("demo", help="generate a realistic data set into DATABASE_URL")
     demo.add_argument("--scale", type=int, required=True, help="number of customers")
+    demo.add_argument("--opportunities-per-customer", type=float, default=0.3, metavar="MEAN",
+                      help="opportunities per customer on average (default 0.3; the report bench uses 1.0)")
+    demo.add_argument("--activities-per-customer", type=float, default=2.0, metavar="MEAN",
+                      help="activities per customer on average (default 2.0; the report bench uses 5.0)")
     args, extra = parser.parse_known_args(argv)
     if args.cmd in ("worker", "beat"):
         return _celery(args.cmd, extra)
@@ -161,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
 
         session = app.extensions["session_factory"]()
         try:
-            generate(session, args.scale, progress=lambda done, total: print(f"\r{done:,}/{total:,}", end="", flush=True))
+            totals = generate(session, args.scale,
+                              progress=lambda done, total: print(f"\r{done:,}/{total:,}", end="", flush=True),
+                              opportunities_per_customer=args.opportunities_per_customer,
+                              activities_per_customer=args.activities_per_customer)
             print()
+            print(", ".join(f"{name} {count:,}" for name, count in totals.items()))
         finally:
             session.close()
     elif args.cmd == "deploy":
