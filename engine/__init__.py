@@ -12,6 +12,7 @@ from engine import (  # noqa: F401
     lead_flows,
     order_flows,
     pool_jobs,
+    report_jobs,
     timers,
     usage_jobs,
 )

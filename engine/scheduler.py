@@ -33,6 +33,8 @@ SCHEDULE: dict[str, float] = {
     "public-pool": 24 * 3600,
     "activity-flags": 24 * 3600,
     "closure-flags": 3600,  # F2: closures past their one-working-day limit
+    "monthly-stats": 24 * 3600,  # A2/A3: the closed month's snapshot (once per month, skips when done)
+    "monthly-ranking": 24 * 3600,  # P1/P2/P4: close the previous month's ranking once
     "login-watch": 24 * 3600,  # U1: users not logging in, to their managers and sales management
     "manager-digest": 24 * 3600,  # U2: department managers' daily digest (working days)
 }

@@ -63,6 +63,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from web.pool import pool_bp
     from web.processes import processes_bp
     from web.quotes import quotes_bp
+    from web.ranking_settings import ranking_settings_bp
     from web.sales import sales_bp
     from web.task_actions import task_actions_bp
     from web.vendor import vendor_bp
@@ -71,6 +72,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                task_actions_bp, notifications_bp, lead_desk_bp, contracts_bp, orders_bp, expenses_bp, closures_bp,
                accounts_bp, migration_bp, modeler_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(ranking_settings_bp)  # P1 ranking rules: page and API
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, not cookies
 
