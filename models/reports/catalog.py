@@ -3,7 +3,7 @@ pages, the API, the export, the bench). Not imported by `models/__init__` to kee
 import cycles."""
 from __future__ import annotations
 
-from models.reports import dashboard, usage  # noqa: F401  (each registers its reports)
+from models.reports import dashboard, ranking, usage  # noqa: F401  (each registers its reports)
 from models.reports.tables import REPORTS
 
 __all__ = ["REPORTS"]

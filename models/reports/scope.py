@@ -34,6 +34,7 @@ class ReportError(DomainError):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
 
+    @property
     def errors(self) -> dict[str, list[str]] | None:
         return {self.field: [self.message]} if self.field else None
 
