@@ -64,13 +64,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     from web.processes import processes_bp
     from web.quotes import quotes_bp
     from web.ranking_settings import ranking_settings_bp
+    from web.reports import reports_bp
     from web.sales import sales_bp
     from web.task_actions import task_actions_bp
     from web.vendor import vendor_bp
 
     for bp in (auth_bp, inbox_bp, quotes_bp, processes_bp, vendor_bp, customers_bp, pool_bp, sales_bp, data_io_bp,
                task_actions_bp, notifications_bp, lead_desk_bp, contracts_bp, orders_bp, expenses_bp, closures_bp,
-               accounts_bp, migration_bp, modeler_bp):
+               accounts_bp, migration_bp, modeler_bp, reports_bp):
         app.register_blueprint(bp)
     app.register_blueprint(ranking_settings_bp)  # P1 ranking rules: page and API
     app.register_blueprint(api_bp, url_prefix="/api/v1")

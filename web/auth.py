@@ -66,4 +66,6 @@ def home():
 def _landing(user) -> str:
     if user.role_codes == {"process_designer"}:  # ux.md: the process designer lands on 流程管理
         return url_for("processes.index")
+    if user.role_codes & {"sector_head", "group_management"}:  # ux.md: they land on 仪表盘
+        return url_for("reports.dashboard")
     return url_for("inbox.index")

@@ -90,6 +90,7 @@ from web.api import (  # noqa: F401  (register the routes)
     migration,
     orders,
     pool,
+    reports,
     routes,
     sales,
     tasks,
