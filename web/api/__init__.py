@@ -78,6 +78,7 @@ def query_args(schema: Schema) -> dict:
     return schema.load(request.args.to_dict())
 
 
+from web import ranking_settings  # noqa: F401  (its /api/v1/reports/ranking/settings paths join the document)
 from web.api import (  # noqa: F401  (register the routes)
     accounts,
     closures,
