@@ -138,3 +138,33 @@ def test_O3_group_management_reads_every_sector(api):
     """O3: group management (VP and above) reads all sectors."""
     sectors = {c["sector_id"] for c in api.as_("grouplead").get("/customers?limit=200").get_json()["items"]}
     assert len(sectors) >= 2
+
+
+# Paths naming a report rather than a record (web/api/reports.py): walked for every report and every demo user.
+REPORT_RULES = ("/reports/{name}", "/reports/{name}/export")
+
+
+@pytest.mark.parametrize("user", SECTOR1_USERS + SECTOR2_USERS + GROUP_USERS)
+def test_O2_O3_reports_only_in_your_own_scopes(app, api, session, user):
+    """O2/O3 applied to reports: every report path, as every demo role: the other sector's scope is 404, a user
+    without any report scope gets 403, the default scope answers (200, or 404 for a report not made for its
+    level), never 5xx."""
+    from models.reports.tables import REPORTS
+
+    sectors = {s.code: s.id for s in session.scalars(select(Sector))}
+    home = DEMO_USERS[user][1]
+    others = [code for code in sectors if code != home] if home else []
+    assert {rule.rule for rule, _m in _api_rules(app)} >= {"/api/v1" + p.replace("{name}", "<name>")
+                                                           for p in REPORT_RULES}
+    for name in REPORTS:
+        r = api.as_(user).get(f"/reports/{name}")
+        assert r.status_code in (200, 403, 404), (user, name, r.status_code, r.get_data(as_text=True)[:200])
+        if r.status_code == 403:
+            continue  # no report scope at all (admin, finance…): every report path says so
+        for path in REPORT_RULES:
+            for code in others:
+                r = api.as_(user).get(path.format(name=name) + f"?scope=sector:{sectors[code]}")
+                assert r.status_code == 404, (user, name, path, code, r.status_code)
+    first = next(iter(REPORTS))
+    r = api.as_(user).get(f"/reports/{first}/export")
+    assert r.status_code in (200, 403, 404), (user, r.status_code)
