@@ -115,6 +115,8 @@ def _form_number(raw: str | None, *, whole: bool) -> Any:
         return text
     if not value.is_finite():
         return text
+    if value.copy_abs() > rk.WEIGHT_MAX:  # out of range anyway: never int("1e99999999"), a 10**99999999 integer
+        return float(max(min(value, Decimal(rk.WEIGHT_MAX + 1)), Decimal(-1)))
     return int(value) if value == value.to_integral_value() else float(value)
 
 

@@ -109,7 +109,9 @@ def _weights(value: Any, current: dict[str, Any]) -> dict[str, Any]:
         field = f"weights.{key}"[:80]
         if key not in WEIGHTED:
             raise SettingsError(field, "unknown field")
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not math.isfinite(weight):
+        # isfinite only on floats: math.isfinite(10**400) raises OverflowError (a JSON integer can be that long)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or (
+                isinstance(weight, float) and not math.isfinite(weight)):
             raise SettingsError(field, "must be a number")
         if not 0 <= weight <= WEIGHT_MAX:
             raise SettingsError(field, f"between 0 and {WEIGHT_MAX}")
