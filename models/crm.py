@@ -30,7 +30,10 @@ class Customer(Base):
         Index("ix_customer_sector_pinyin", "sector_id", "pinyin_initials"),
         Index("ix_customer_sector_phone", "sector_id", "phone"),
         # the public-pool sweep: owned customers by last contact
-        Index("ix_customer_pool_sweep", "owner_id", "last_contact_at"),
+        Index("ix_customer_pool_sweep", "owner_id", "last_contact_at",
+              postgresql_include=["sector_id", "grade"]),  # + the grades report, index-only (0014)
+        # reports: a month of new customers, index-only for every scope (migration 0014)
+        Index("ix_customer_created_report", "created_at", postgresql_include=["sector_id", "created_by"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sector_id: Mapped[int] = mapped_column(ForeignKey("sector.id"))

@@ -75,7 +75,12 @@ class Opportunity(Base):
     __tablename__ = "opportunity"
     __table_args__ = (
         Index("ix_opportunity_sector_stage", "sector_id", "stage_code"),
-        Index("ix_opportunity_owner_activity", "owner_id", "last_activity_at"),
+        Index("ix_opportunity_owner_activity", "owner_id", "last_activity_at",  # + funnel, pipeline (0014)
+              postgresql_include=["sector_id", "status", "stage_code", "furthest_position", "expected_sign_date",
+                                  "amount"]),
+        # reports: a month of new opportunities, index-only for every scope (migration 0014)
+        Index("ix_opportunity_created_report", "created_at",
+              postgresql_include=["sector_id", "owner_id", "created_by", "amount"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sector_id: Mapped[int] = mapped_column(ForeignKey("sector.id"))
@@ -123,6 +128,10 @@ class Activity(Base):
         Index("ix_activity_customer", "customer_id", "occurred_at"),
         Index("ix_activity_opportunity", "opportunity_id", "occurred_at"),
         Index("ix_activity_lead", "lead_id", "occurred_at"),
+        # reports: a month of activities (logged / entered), index-only for every scope (migration 0014)
+        Index("ix_activity_occurred_report", "occurred_at",
+              postgresql_include=["sector_id", "owner_id", "kind", "opportunity_id"]),
+        Index("ix_activity_created_report", "created_at", postgresql_include=["sector_id", "owner_id"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sector_id: Mapped[int] = mapped_column(ForeignKey("sector.id"))

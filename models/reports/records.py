@@ -20,6 +20,8 @@ class OpportunityStageChange(Base):
     __table_args__ = (
         Index("ix_stage_change_sector_at", "sector_id", "changed_at"),
         Index("ix_stage_change_owner_at", "owner_id", "changed_at"),
+        # a month's forward moves, index-only for every scope (migration 0014)
+        Index("ix_stage_change_report", "changed_at", postgresql_include=["sector_id", "owner_id", "forward"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunity.id"), index=True)
