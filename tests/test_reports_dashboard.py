@@ -222,7 +222,7 @@ FUNNEL_KEYS = ("stage", "probability", "count", "amount", "weighted", "reached",
 def test_A2_funnel_for_a_rep_counts_his_own_opportunities_only(world, session):
     table = build(session, "rep1", "me", "funnel")
     assert "sector" not in [c.key for c in table.columns]
-    assert table.chart.kind == "funnel" and table.chart.x == "stage" and table.chart.series == ("count",)
+    assert table.chart.kind == "funnel" and table.chart.x == "stage" and table.chart.series == ("reached",)
     assert cols(table, *FUNNEL_KEYS) == [
         ("线索", 5, 1, D("10000.00"), D("500.00"), 7, 85.7),
         ("跟进", 10, 1, D("100000.00"), D("10000.00"), 6, 83.3),

@@ -155,7 +155,7 @@ def funnel(session: Session, scope: ReportScope, month: date, locale: str) -> Re
                Column("reached", "到达数", "Reached"),
                Column("conversion", "转化率", "Conversion", "percent")]
     return ReportTable("funnel", _t(locale, "销售漏斗", "Sales funnel"), columns, rows,
-                       Chart("funnel", "stage", ("count",)),
+                       Chart("funnel", "stage", ("reached",)),
                        note="商机数为当前处于该阶段的商机（进行中阶段只计进行中的商机，赢单/输单计已关闭的）；"
                             "加权金额 = 金额 × 阶段赢单概率；到达数为曾到达该阶段或更后阶段的商机数（输单不算推进）；"
                             "转化率 = 到达下一阶段的商机数 ÷ 到达本阶段的商机数，赢单行为总体赢单率（÷ 到达第一阶段的商机数）。")
@@ -433,7 +433,7 @@ def sectors(session: Session, scope: ReportScope, month: date, locale: str) -> R
                Column("collected", "回款", "Collected", "money"),
                Column("activities", "跟进记录", "Activities")]
     return ReportTable("sectors", _t(locale, "版块对比", "Sectors compared"), columns, rows,
-                       Chart("bar", "sector", ("contract_amount", "collected")),
+                       Chart("bar", "sector", ("pipeline", "forecast", "contract_amount", "collected")),
                        note="所选月份各版块：新增客户、新增商机、跟进记录为当月录入/登记的数量；合同额为当月签订的"
                             "已审批/已签/已关闭合同；回款为当月收到的回款；进行中商机金额与预测金额"
                             "（金额 × 阶段赢单概率）为当前数。")

@@ -47,6 +47,7 @@
       var items = [], index = {};
       data.rows.forEach(function (r, i) {
         var name = categories[i];
+        if (number(r[key]) === null) return;  // e.g. the lost stage has no "reached": not a funnel layer
         if (!(name in index)) { index[name] = items.length; items.push({ name: name, value: 0 }); }
         items[index[name]].value += number(r[key]) || 0;
       });
