@@ -583,9 +583,6 @@ def test_A1_first_and_last_allowed_months_render_on_every_page_and_export(client
             assert client.get(f"/reports/{rep['name']}.xlsx", query_string={"month": month}).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="review, Low, not fixed: a closed month's ranking re-reads the current "
-                   "thresholds and sizes (models/reports/ranking.py stored_ranking/_mark_label), not those it was "
-                   "closed with")
 def test_P1_closed_month_ranking_keeps_the_rules_it_was_closed_with(api, world):
     """P1: March is closed with a threshold of 3 new customers (rep1 has 2: 未达门槛) and 1 top place; after the
     rules change to 1 customer and 5 top places the closed ranking still explains rep1's miss and marks 前1."""

@@ -204,13 +204,16 @@ def compute_ranking(session: Session, sector_id: int, month: date,
     return sorted(rows, key=_order)
 
 
-def stored_ranking(session: Session, sector_id: int, month: date) -> tuple[list[dict[str, Any]], datetime] | None:
-    """The closed month's RepRanking rows with the month's figures, or None when it was not closed."""
+def stored_ranking(session: Session, sector_id: int, month: date
+                   ) -> tuple[list[dict[str, Any]], datetime, dict[str, Any]] | None:
+    """The closed month's RepRanking rows with the month's figures and the rules it was closed with (thresholds,
+    sizes, weights: later changes of the settings do not rewrite a closed month), or None when it was not closed."""
     stored = {r.user_id: r for r in session.scalars(select(RepRanking).where(
         RepRanking.month == month, RepRanking.sector_id == sector_id))}
     if not stored:
         return None
-    cfg = ranking_settings(session, sector_id)
+    rules = next((r.rules for r in stored.values() if r.rules), None)
+    cfg = _public_settings(rules) if rules else ranking_settings(session, sector_id)
     stats, _ = user_month_stats(session, _sector_scope(sector_id), month)
     rows = []
     for stat in stats:
@@ -223,16 +226,19 @@ def stored_ranking(session: Session, sector_id: int, month: date) -> tuple[list[
         if row["qualified"]:
             row["missing"] = {}
         rows.append(row)
-    return sorted(rows, key=_order), max(r.computed_at for r in stored.values())
+    return sorted(rows, key=_order), max(r.computed_at for r in stored.values()), cfg
 
 
-def ranking_for(session: Session, sector_id: int, month: date) -> tuple[list[dict[str, Any]], datetime | None]:
-    """(rows, closed at): the stored ranking of a closed month, else the live (provisional) one (None)."""
+def ranking_for(session: Session, sector_id: int, month: date
+                ) -> tuple[list[dict[str, Any]], datetime | None, dict[str, Any]]:
+    """(rows, closed at, rules): the stored ranking of a closed month with the rules it was closed with, else the
+    live (provisional) one under today's settings (closed at None)."""
     if is_closed(month):
         stored = stored_ranking(session, sector_id, month)
         if stored is not None:
             return stored
-    return compute_ranking(session, sector_id, month), None
+    cfg = ranking_settings(session, sector_id)
+    return compute_ranking(session, sector_id, month, cfg), None, cfg
 
 
 # ---- closing a month (P2, P4) ----------------------------------------------------------------------------------
@@ -241,7 +247,8 @@ def _month_label(month: date) -> str:
 
 
 def _insert_rows(session: Session, sector_id: int, month: date, rows: list[dict[str, Any]], now: datetime,
-                 lost_before: set[int]) -> None:
+                 lost_before: set[int], cfg: dict[str, Any]) -> None:
+    rules = _public_settings(cfg)
     session.execute(delete(RepRanking).where(RepRanking.month == month, RepRanking.sector_id == sector_id))
     if rows:
         session.execute(RepRanking.__table__.insert(), [
@@ -249,7 +256,7 @@ def _insert_rows(session: Session, sector_id: int, month: date, rows: list[dict[
              "rank_group": r["rank_group"], "qualified": r["qualified"], "score": r["score"], "rank": r["rank"],
              "mark": r["mark"], "value_rank": r["value_rank"], "presales_priority": r["presales_priority"],
              "routing_priority": r["mark"] == "top", "lost_lead_rights": r["user_id"] in lost_before,
-             "computed_at": now} for r in rows])
+             "rules": rules, "computed_at": now} for r in rows])
 
 
 def _remove_lead_rights(session: Session, sector_id: int, month: date, months_in_row: int, as_of: datetime,
@@ -333,7 +340,7 @@ def close_month(session: Session, month: date, as_of: datetime) -> dict[str, Any
         rows = compute_ranking(session, sector_id, month, cfg)
         lost_before = set(session.scalars(select(RepRanking.user_id).where(
             RepRanking.month == month, RepRanking.sector_id == sector_id, RepRanking.lost_lead_rights.is_(True))))
-        _insert_rows(session, sector_id, month, rows, now, lost_before)
+        _insert_rows(session, sector_id, month, rows, now, lost_before, cfg)
         top = [r["user_id"] for r in rows if r["mark"] == "top"]  # rows are sorted: reps, then agents, by rank
         summary["routing_priorities"] += replace_ranking_priorities(session, sector_id, next_month(month), top)
         lost = _remove_lead_rights(session, sector_id, month, int(cfg["bottom_months"]), as_of)
@@ -437,8 +444,8 @@ def _build(session: Session, scope: ReportScope, month: date, locale: str, group
     configs: dict[int, dict[str, Any]] = {}
     me: dict[str, Any] | None = None
     for sector_id in sector_ids:
-        cfg = configs[sector_id] = ranking_settings(session, sector_id)
-        ranked, when = ranking_for(session, sector_id, month)
+        ranked, when, cfg = ranking_for(session, sector_id, month)
+        configs[sector_id] = cfg
         closed_at.append(when)
         if scope.user_id is not None:
             mine = next((r for r in ranked if r["user_id"] == scope.user_id), None)

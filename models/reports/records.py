@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models import clock
-from models.base import Base
+from models.base import Base, JSONType
 from models.sales import Opportunity, OpportunityStage
 
 
@@ -99,6 +100,7 @@ class RepRanking(Base):
     presales_priority: Mapped[bool] = mapped_column(default=False)  # P4
     routing_priority: Mapped[bool] = mapped_column(default=False)  # P2: top of the month
     lost_lead_rights: Mapped[bool] = mapped_column(default=False)  # P2: bottom N months in a row
+    rules: Mapped[Any | None] = mapped_column(JSONType)  # thresholds, sizes and weights the month was closed with
     computed_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
