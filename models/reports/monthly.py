@@ -39,43 +39,46 @@ FIGURES = COUNTS + AMOUNTS
 PHONE_VISIT_KINDS = ("call", "visit")
 
 
-def _grouped(session: Session, owner_col, value, where) -> dict[int, Any]:
-    return dict(session.execute(select(owner_col, value).where(*where).group_by(owner_col)).all())
+def _grouped(session: Session, owner_col, figures: dict[str, Any], where) -> dict[str, dict[int, Any]]:
+    """Several figures of one table in one pass over the month's rows: {figure: {person: value}}."""
+    stmt = select(owner_col, *[value.label(name) for name, value in figures.items()]).where(*where).group_by(owner_col)
+    out: dict[str, dict[int, Any]] = {name: {} for name in figures}
+    for row in session.execute(stmt).mappings():
+        for name in figures:
+            out[name][row[owner_col.key]] = row[name]
+    return out
 
 
 def _live_figures(session: Session, scope: ReportScope, month: date) -> dict[str, dict[int, Any]]:
     start, end = month_bounds(month)
     after = next_month(month)  # date columns (signed_on, received_on) are local dates in [month, after)
     count = func.count()
-    acts = (scope.people_clause(Activity.owner_id, Activity.sector_id),
-            Activity.occurred_at >= start, Activity.occurred_at < end)
-    opps = (scope.people_clause(Opportunity.owner_id, Opportunity.sector_id),
-            Opportunity.created_at >= start, Opportunity.created_at < end)
-    contracts = (scope.people_clause(Contract.owner_id, Contract.sector_id), Contract.status.in_(EFFECTIVE_STATUSES),
-                 Contract.signed_on >= month, Contract.signed_on < after)
-    figures: dict[str, dict[int, Any]] = {
-        "new_customers": _grouped(session, Customer.created_by, count, (
-            scope.people_clause(Customer.created_by, Customer.sector_id),
-            Customer.created_at >= start, Customer.created_at < end)),
-        "new_opportunities": _grouped(session, Opportunity.owner_id, count, opps),
-        "opportunity_value": _grouped(session, Opportunity.owner_id, func.sum(Opportunity.amount), opps),
-        "activities": _grouped(session, Activity.owner_id, count, acts),
-        "phone_visits": _grouped(session, Activity.owner_id, count, (*acts, Activity.kind.in_(PHONE_VISIT_KINDS))),
-        "opportunity_activities": _grouped(session, Activity.owner_id, count,
-                                           (*acts, Activity.opportunity_id.is_not(None))),
-        "stage_advances": _grouped(session, OpportunityStageChange.owner_id, count, (
-            scope.people_clause(OpportunityStageChange.owner_id, OpportunityStageChange.sector_id),
-            OpportunityStageChange.forward.is_(True),
-            OpportunityStageChange.changed_at >= start, OpportunityStageChange.changed_at < end)),
-        "contract_amount": _grouped(session, Contract.owner_id, func.sum(Contract.amount), contracts),
-        "collected": _grouped(session, Contract.owner_id, func.sum(Collection.amount), (
-            Collection.contract_id == Contract.id,
-            scope.people_clause(Contract.owner_id, Collection.sector_id),
-            Collection.received_on >= month, Collection.received_on < after)),
-        "logins": _grouped(session, LoginEvent.user_id, count, (
-            scope.people_clause(LoginEvent.user_id, LoginEvent.sector_id),
-            LoginEvent.at >= start, LoginEvent.at < end)),
-    }
+    figures: dict[str, dict[int, Any]] = {}
+    figures |= _grouped(session, Customer.created_by, {"new_customers": count}, (
+        scope.people_clause(Customer.created_by, Customer.sector_id),
+        Customer.created_at >= start, Customer.created_at < end))
+    figures |= _grouped(session, Opportunity.owner_id, {
+        "new_opportunities": count, "opportunity_value": func.sum(Opportunity.amount)}, (
+        scope.people_clause(Opportunity.owner_id, Opportunity.sector_id),
+        Opportunity.created_at >= start, Opportunity.created_at < end))
+    figures |= _grouped(session, Activity.owner_id, {
+        "activities": count,
+        "phone_visits": func.count().filter(Activity.kind.in_(PHONE_VISIT_KINDS)),
+        "opportunity_activities": func.count().filter(Activity.opportunity_id.is_not(None))}, (
+        scope.people_clause(Activity.owner_id, Activity.sector_id),
+        Activity.occurred_at >= start, Activity.occurred_at < end))
+    figures |= _grouped(session, OpportunityStageChange.owner_id, {"stage_advances": count}, (
+        scope.people_clause(OpportunityStageChange.owner_id, OpportunityStageChange.sector_id),
+        OpportunityStageChange.forward.is_(True),
+        OpportunityStageChange.changed_at >= start, OpportunityStageChange.changed_at < end))
+    figures |= _grouped(session, Contract.owner_id, {"contract_amount": func.sum(Contract.amount)}, (
+        scope.people_clause(Contract.owner_id, Contract.sector_id), Contract.status.in_(EFFECTIVE_STATUSES),
+        Contract.signed_on >= month, Contract.signed_on < after))
+    figures |= _grouped(session, Contract.owner_id, {"collected": func.sum(Collection.amount)}, (
+        Collection.contract_id == Contract.id, scope.people_clause(Contract.owner_id, Collection.sector_id),
+        Collection.received_on >= month, Collection.received_on < after))
+    figures |= _grouped(session, LoginEvent.user_id, {"logins": count}, (
+        scope.people_clause(LoginEvent.user_id, LoginEvent.sector_id), LoginEvent.at >= start, LoginEvent.at < end))
     entered = union_all(*[
         select(col.label("user_id")).where(scope.people_clause(col, sector), created >= start, created < end)
         for col, sector, created in (
