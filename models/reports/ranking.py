@@ -188,8 +188,8 @@ def _base_row(stat: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def compute_ranking(session: Session, sector_id: int, month: date,
-                    cfg: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def compute_ranking(session: Session, sector_id: int, month: date, cfg: dict[str, Any] | None = None,
+                    stats: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The month's ranking of the sector, computed now (nothing written); see the module docstring.
 
     Each row: the person's monthly figures (models.reports.monthly) plus rank_group, customer_value, qualified,
@@ -197,7 +197,8 @@ def compute_ranking(session: Session, sector_id: int, month: date,
     the unqualified last."""
     cfg = cfg or ranking_settings(session, sector_id)
     people = _ranked_people(session, sector_id)
-    stats, _from_snapshot = user_month_stats(session, _sector_scope(sector_id), month)
+    if stats is None:  # the group view passes every sector's figures, read once
+        stats, _from_snapshot = user_month_stats(session, _sector_scope(sector_id), month)
     rows = [_base_row(s, cfg) for s in stats if s["user_id"] in people]
     for group in GROUPS:
         _rank_group([r for r in rows if r["rank_group"] == group], cfg, group)
@@ -229,7 +230,7 @@ def stored_ranking(session: Session, sector_id: int, month: date
     return sorted(rows, key=_order), max(r.computed_at for r in stored.values()), cfg
 
 
-def ranking_for(session: Session, sector_id: int, month: date
+def ranking_for(session: Session, sector_id: int, month: date, stats: list[dict[str, Any]] | None = None,
                 ) -> tuple[list[dict[str, Any]], datetime | None, dict[str, Any]]:
     """(rows, closed at, rules): the stored ranking of a closed month with the rules it was closed with, else the
     live (provisional) one under today's settings (closed at None)."""
@@ -238,7 +239,7 @@ def ranking_for(session: Session, sector_id: int, month: date
         if stored is not None:
             return stored
     cfg = ranking_settings(session, sector_id)
-    return compute_ranking(session, sector_id, month, cfg), None, cfg
+    return compute_ranking(session, sector_id, month, cfg, stats), None, cfg
 
 
 # ---- closing a month (P2, P4) ----------------------------------------------------------------------------------
@@ -443,8 +444,14 @@ def _build(session: Session, scope: ReportScope, month: date, locale: str, group
     closed_at: list[datetime | None] = []
     configs: dict[int, dict[str, Any]] = {}
     me: dict[str, Any] | None = None
+    by_sector: dict[int, list[dict[str, Any]]] | None = None
+    if len(sector_ids) > 1 and not is_closed(month):  # the group's open month: one pass for every sector
+        by_sector = {sid: [] for sid in sector_ids}
+        whole_group = ReportScope("group", "group", "", None)
+        for stat in user_month_stats(session, whole_group, month)[0]:
+            by_sector.setdefault(stat["sector_id"], []).append(stat)
     for sector_id in sector_ids:
-        ranked, when, cfg = ranking_for(session, sector_id, month)
+        ranked, when, cfg = ranking_for(session, sector_id, month, by_sector[sector_id] if by_sector else None)
         configs[sector_id] = cfg
         closed_at.append(when)
         if scope.user_id is not None:
