@@ -186,7 +186,7 @@ def bench(app, runs: int, explain_ms: float) -> list[dict]:
          lambda scope, month: monthly.user_month_stats(session, scope, month))]
     for name, spec in sorted(REPORTS.items(), key=lambda kv: (kv[1].page, kv[0])):
         cases.append((name, spec.page, spec.levels,
-                      lambda scope, month, spec=spec: spec.build(session, scope, month, "zh")))
+                      lambda scope, month, spec=spec: spec.run(session, scope, month, "zh")))
     results = []
     hr(f"reports × scope × month: {runs} runs each after a warm-up; ratio = median / baseline")
     print(f"{'report':<28} {'page':<9} {'scope':<10} {'month':<6} {'median':>9} {'max':>9} {'ratio':>7} "

@@ -132,7 +132,7 @@ def spec_for(name: str, scope: rs.ReportScope) -> ReportSpec:
 
 
 def build(session: Session, spec: ReportSpec, req: Request, locale: str) -> ReportTable:
-    return spec.build(session, req.scope, req.month, locale)
+    return spec.run(session, req.scope, req.month, locale)
 
 
 def page_specs(page: str, level: str) -> list[ReportSpec]:

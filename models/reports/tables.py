@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.reports.scope import ReportScope
@@ -70,6 +71,7 @@ def _json(value: Any) -> Any:
     return value
 
 
+REPORT_WORK_MEM = "64MB"
 Builder = Callable[[Session, ReportScope, date, str], ReportTable]
 
 
@@ -84,6 +86,13 @@ class ReportSpec:
 
     def title(self, locale: str) -> str:
         return self.zh if locale == "zh" else self.en
+
+    def run(self, session: Session, scope: ReportScope, month: date, locale: str) -> ReportTable:
+        """Build the table; on PostgreSQL with enough sort memory for a month's aggregates (the default 4 MB makes
+        the group-level hash aggregates spill to disk), for this transaction only."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+        return self.build(session, scope, month, locale)
 
 
 REPORTS: dict[str, ReportSpec] = {}

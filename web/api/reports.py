@@ -67,7 +67,7 @@ def list_reports():
 @token_required
 def get_report(name: str):
     req, spec, locale = _request(name)
-    table = spec.build(db(), req.scope, req.month, locale)
+    table = spec.run(db(), req.scope, req.month, locale)
     return {"report": table.as_dict(locale), "scope": {"key": req.scope.key, "level": req.scope.level,
                                                        "label": req.scope.label},
             "month": month_key(req.month)}
