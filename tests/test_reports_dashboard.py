@@ -394,6 +394,21 @@ def test_A2_a_closed_month_with_a_snapshot_gives_the_same_rep_figures(world, ses
     assert cols(build(session, "rep1", "me", "rep_figures"), *PERSON_KEYS) == [REP1]
 
 
+
+def test_A2_a_closed_month_counts_open_opportunities_of_the_departments_people_now(world, session):
+    """The snapshot lists rep2 under D1 (his department in October); after a move to D2 his open opportunities
+    are D2's: D1's closed month shows him with none, D2 with his one (open opportunities are a figure of now)."""
+    clock.freeze(datetime(2026, 11, 15, 2, 0))
+    assert monthly.build_snapshot(session, OCT) >= 4
+    session.get(User, world.users["rep2"]).department_id = world.d2
+    session.commit()
+    d1 = build(session, "mgr1", f"department:{world.d1}", "rep_figures")
+    assert d1.snapshot is True
+    assert cols(d1, "name", "open_opportunities", "contact_frequency")[:2] == [("张伟", 5, D("1.2")),
+                                                                               ("王芳", 0, None)]
+    sector = build(session, "salesmgmt1", f"sector:{world.s1}", "rep_figures")
+    assert cols(sector, "name", "open_opportunities")[:3] == [("张伟", 5), ("王芳", 1), ("赵敏", 1)]
+
 # ---- 5. customer grades -------------------------------------------------------------------------------------------
 GRADE_KEYS = ("name", "A", "B", "C", "D", "none", "total")
 

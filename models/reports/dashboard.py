@@ -93,8 +93,22 @@ def _sectors(session: Session, scope: ReportScope) -> list[tuple[int, str]]:
                                 .order_by(Sector.id)).all())
 
 
-def _open_opportunities(scope: ReportScope) -> tuple[ColumnElement[bool], ...]:
-    return (scope.people_clause(Opportunity.owner_id, Opportunity.sector_id), Opportunity.status == "open")
+def _department_people(session: Session, scope: ReportScope) -> list[int]:
+    return sorted(session.scalars(select(User.id).where(User.department_id.in_(scope.department_ids))))
+
+
+def _people_clause(session: Session, scope: ReportScope, owner_col, sector_col) -> ColumnElement[bool]:
+    """`scope.people_clause` with a department's people as a literal list: PostgreSQL then reads the
+    opportunities by the (owner_id, …) INCLUDE index, index-only, where IN (subquery) of the people made it a
+    hash join over a sequential scan of every opportunity of the sector."""
+    if scope.user_id is None and scope.department_ids is not None:
+        return and_(scope.sector_clause(sector_col), owner_col.in_(_department_people(session, scope)))
+    return scope.people_clause(owner_col, sector_col)
+
+
+def _open_opportunities(session: Session, scope: ReportScope) -> tuple[ColumnElement[bool], ...]:
+    return (_people_clause(session, scope, Opportunity.owner_id, Opportunity.sector_id),
+            Opportunity.status == "open")
 
 
 def _stage_label(stage: OpportunityStage, locale: str) -> str:
@@ -112,7 +126,7 @@ def funnel(session: Session, scope: ReportScope, month: date, locale: str) -> Re
     grouped = session.execute(
         select(Opportunity.sector_id, Opportunity.stage_code, Opportunity.status, Opportunity.furthest_position,
                func.count(), func.sum(Opportunity.amount))
-        .where(scope.people_clause(Opportunity.owner_id, Opportunity.sector_id))
+        .where(_people_clause(session, scope, Opportunity.owner_id, Opportunity.sector_id))
         .group_by(Opportunity.sector_id, Opportunity.stage_code, Opportunity.status,
                   Opportunity.furthest_position)).all()
     at: dict[tuple[int, str, str], list] = defaultdict(lambda: [0, ZERO])     # (sector, stage, status)
@@ -166,7 +180,7 @@ def _pipeline_by_month(session: Session, scope: ReportScope, months: list[date])
     """Open opportunities by (sector, stage, signing-month bucket): count and amount."""
     return _grouped_by_bucket(session, [Opportunity.sector_id, Opportunity.stage_code],
                               _month_bucket(Opportunity.expected_sign_date, months), Opportunity.amount,
-                              _open_opportunities(scope))
+                              _open_opportunities(session, scope))
 
 
 @report("sign_months", "按预计签约月份", "By expected signing month")
@@ -218,12 +232,30 @@ PERSON_FIGURES = ("new_customers", "new_opportunities", "opportunity_value", "ph
                   "contract_amount", "collected")
 
 
+def _open_per_owner(session: Session, scope: ReportScope, user_ids: list[int]) -> dict[int, int]:
+    """Open opportunities now of each listed person (the people of the scope) within the scope's sectors.
+    The owners as a literal list, and only owner_id, sector_id and status read: an index-only scan of
+    ix_opportunity_owner_activity on PostgreSQL (an IN (subquery) of the department's people made it a
+    sequential scan of every opportunity)."""
+    owners = set(user_ids)  # ∩ the owners `people_clause` allows (a closed month lists its own department)
+    if scope.user_id is not None:
+        owners &= {scope.user_id}
+    elif scope.department_ids is not None:
+        owners &= set(_department_people(session, scope))
+    if not owners:
+        return {}
+    return dict(session.execute(
+        select(Opportunity.owner_id, func.count())
+        .where(Opportunity.owner_id.in_(sorted(owners)), scope.sector_clause(Opportunity.sector_id),
+               Opportunity.status == "open")
+        .group_by(Opportunity.owner_id)).all())
+
+
 @report("rep_figures", "人员业绩", "Figures per person")
 def rep_figures(session: Session, scope: ReportScope, month: date, locale: str) -> ReportTable:
     stats, from_snapshot = monthly.user_month_stats(session, scope, month)
-    open_now = dict(session.execute(select(Opportunity.owner_id, func.count()).where(*_open_opportunities(scope))
-                                    .group_by(Opportunity.owner_id)).all())
     ids = [r["user_id"] for r in stats]
+    open_now = _open_per_owner(session, scope, ids)  # only the people listed are shown
     reps = set(session.scalars(select(UserRole.user_id).where(UserRole.user_id.in_(ids),
                                                               UserRole.role_code.in_(REP_ROLES)))) if ids else set()
     departments = _names(session, Department, (r["department_id"] for r in stats))
@@ -269,7 +301,7 @@ def rep_figures(session: Session, scope: ReportScope, month: date, locale: str) 
 def grades(session: Session, scope: ReportScope, month: date, locale: str) -> ReportTable:
     grouped = session.execute(
         select(Customer.owner_id, Customer.grade, func.count())
-        .where(scope.people_clause(Customer.owner_id, Customer.sector_id), Customer.owner_id.is_not(None))
+        .where(_people_clause(session, scope, Customer.owner_id, Customer.sector_id), Customer.owner_id.is_not(None))
         .group_by(Customer.owner_id, Customer.grade)).all()
     per: dict[int, dict[str, int]] = defaultdict(lambda: dict.fromkeys((*GRADES, "none", "total"), 0))
     for owner_id, grade, n in grouped:
@@ -298,14 +330,20 @@ BUCKETS = ((0, "0 次", "None"), (1, "1 次", "1"), (2, "2–3 次", "2–3"), (
 @report("contact_frequency", "商机联系频次", "Contacts per opportunity")
 def contact_frequency(session: Session, scope: ReportScope, month: date, locale: str) -> ReportTable:
     start, end = month_bounds(month)
-    per_opp = (select(Opportunity.id, func.count(Activity.id).label("n"))
-               .outerjoin(Activity, and_(Activity.opportunity_id == Opportunity.id,
-                                         Activity.occurred_at >= start, Activity.occurred_at < end))
-               .where(*_open_opportunities(scope)).group_by(Opportunity.id).subquery())
-    bucket = case((per_opp.c.n == 0, 0), (per_opp.c.n == 1, 1), (per_opp.c.n <= 3, 2), else_=3)
+    open_opps = _open_opportunities(session, scope)
+    # Counted from the activity side: the month's activities (a range of the occurred_at index, index-only)
+    # joined to the open opportunities of the scope, grouped per opportunity — rather than every open
+    # opportunity outer-joined to the month. Activities by anyone on the opportunity count.
+    per_opp = (select(func.count().label("n")).select_from(Activity)
+               .join(Opportunity, Opportunity.id == Activity.opportunity_id)
+               .where(Activity.occurred_at >= start, Activity.occurred_at < end, *open_opps)
+               .group_by(Activity.opportunity_id).subquery())
+    bucket = case((per_opp.c.n == 1, 1), (per_opp.c.n <= 3, 2), else_=3)
     inner = select(bucket.label("bucket"), per_opp.c.n).subquery()
     found = {b: (count, int(acts or 0)) for b, count, acts in session.execute(
         select(inner.c.bucket, func.count(), func.sum(inner.c.n)).group_by(inner.c.bucket)).all()}
+    open_now = session.scalar(select(func.count()).select_from(Opportunity).where(*open_opps))
+    found[0] = (open_now - sum(c for c, _ in found.values()), 0)  # open opportunities without an activity
     total_opps = sum(c for c, _ in found.values())
     total_acts = sum(a for _, a in found.values())
     rows = []
@@ -399,7 +437,6 @@ def sectors(session: Session, scope: ReportScope, month: date, locale: str) -> R
                                     Customer.created_at < end),
         "new_opportunities": per_sector(Opportunity.sector_id, count, Opportunity.created_at >= start,
                                         Opportunity.created_at < end),
-        "pipeline": per_sector(Opportunity.sector_id, func.sum(Opportunity.amount), Opportunity.status == "open"),
         "contract_amount": per_sector(Contract.sector_id, func.sum(Contract.amount),
                                       Contract.status.in_(EFFECTIVE_STATUSES), Contract.signed_on >= month,
                                       Contract.signed_on < after),
@@ -408,13 +445,17 @@ def sectors(session: Session, scope: ReportScope, month: date, locale: str) -> R
         "activities": per_sector(Activity.sector_id, count, Activity.occurred_at >= start,
                                  Activity.occurred_at < end),
     }
+    # the open pipeline once, per (sector, stage): its sum and its weighted forecast both derive from it
     probability = _probabilities(session, scope)
+    pipeline: dict[int, Decimal] = defaultdict(Decimal)
     weighted: dict[int, Decimal] = defaultdict(Decimal)
     for sector_id, code, amount in session.execute(
             select(Opportunity.sector_id, Opportunity.stage_code, func.sum(Opportunity.amount))
             .where(Opportunity.sector_id.in_(ids), Opportunity.status == "open")
             .group_by(Opportunity.sector_id, Opportunity.stage_code)).all():
+        pipeline[sector_id] += amount or ZERO
         weighted[sector_id] += (amount or ZERO) * probability.get((sector_id, code), 0) / 100
+    figures["pipeline"] = pipeline
     rows = []
     for sector_id, name in listed:
         row: dict[str, Any] = {"sector_id": sector_id, "sector": name}
