@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models import clock
@@ -81,6 +81,9 @@ class Opportunity(Base):
         # reports: a month of new opportunities, index-only for every scope (migration 0014)
         Index("ix_opportunity_created_report", "created_at",
               postgresql_include=["sector_id", "owner_id", "created_by", "amount"]),
+        # reports: the scope's open opportunities by id (contact frequency), index-only (migration 0016)
+        Index("ix_opportunity_open_owner", "sector_id", "owner_id", "id",
+              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     sector_id: Mapped[int] = mapped_column(ForeignKey("sector.id"))
