@@ -7,33 +7,21 @@ holds the ranking rows shown on the page. On a phone (390×844) the page body ne
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from openpyxl import load_workbook
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from models import clock
 from models.reports.scope import add_months, local_today
-from tests.test_browser_quote_chain import CHROMIUM_ARGS, PHONE, Users
+from tests import test_browser_quote_chain as chain
+from tests.test_browser_quote_chain import PHONE, Users
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def browser(chromium_path) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def users(browser, live_server) -> Iterator[Users]:
-    u = Users(browser, live_server)
-    yield u
-    for context in u.contexts:
-        context.close()
+browser = chain.browser  # the module's chromium (fixture)
+users = chain.users  # one browser context per user, collecting JS errors and failed requests (fixture)
 
 
 def open_reports(page: Page) -> None:
