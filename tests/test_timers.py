@@ -491,7 +491,8 @@ def test_scheduler_switch_and_serve_start(app, monkeypatch):
     try:
         assert scheduler.running
         assert set(scheduler.schedule) == {"timers", "task-deadlines", "public-pool", "activity-flags",
-                                           "closure-flags"}
+                                           "closure-flags", "monthly-stats", "monthly-ranking", "login-watch",
+                                           "manager-digest"}
         assert scheduler.schedule["timers"] == 30 and scheduler.schedule["task-deadlines"] == 300
     finally:
         scheduler.stop()
