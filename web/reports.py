@@ -6,8 +6,6 @@ JSON, the table, the note, 导出 Excel). The API (web/api/reports.py) and the e
 """
 from __future__ import annotations
 
-import importlib
-import logging
 import re
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import access, audit, clock
 from models.org import User
+from models.reports import catalog  # noqa: F401  (every report module registers its reports)
 from models.reports import scope as rs
 from models.reports.tables import REPORTS, ReportSpec, ReportTable
 from web.db import db
@@ -29,7 +28,6 @@ from web.i18n import add_translations, current_locale
 from web.i18n import gettext as _
 from web.vendor import ALLOWED, NODE_MODULES
 
-log = logging.getLogger(__name__)
 reports_bp = Blueprint("reports", __name__)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -65,24 +63,6 @@ add_translations({
     "Month: a month as YYYY-MM between 2000-01 and 2100-12.": "月份：请按 YYYY-MM 填写 2000-01 至 2100-12 之间的月份。",
     "Scope: one of the scopes offered.": "范围：请从列表中选择。",
 })
-
-
-def load_catalog() -> None:
-    """Import the report modules so they register (the catalog when present, else the modules one by one)."""
-    try:
-        importlib.import_module("models.reports.catalog")
-        return
-    except ModuleNotFoundError as exc:
-        if exc.name != "models.reports.catalog":
-            raise
-    for module in ("models.reports.dashboard", "models.reports.ranking", "models.reports.usage"):
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:  # still being written: the pages show what has landed
-            log.warning("report module %s not loaded: %s", module, exc)
-
-
-load_catalog()
 
 
 def has_reports(user: User) -> bool:
